@@ -1,0 +1,203 @@
+/**
+ * `synack demo`: two stacks in one process over a MemoryLink, in virtual time, and the ladder
+ * diagram of what they did (CONTRACT.md, CLI). Exit 0 when the scenario's checks pass, 1 when one
+ * fails, 2 on bad usage.
+ */
+import { parseArgs } from 'node:util';
+import { renderText } from '../diagram/text.js';
+import {
+  SCENARIOS,
+  SCENARIO_DESCRIPTIONS,
+  isScenarioName,
+  runScenario,
+  type ScenarioOptions,
+  type ScenarioResult,
+} from '../demo/scenarios.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, type CliIO } from './io.js';
+
+export const DEMO_HELP = `Usage: synack demo [options]
+
+Two TCP stacks in one process, joined by an in-memory link, in virtual time (no root, no network).
+Prints the ladder diagram of every segment and both sides' states, then checks that what happened
+is what RFC 9293 says should happen (exit 1 if not).
+
+Options:
+  --scenario S     which exchange to run (default handshake):
+${SCENARIOS.map((s) => `                     ${s.padEnd(19)}${SCENARIO_DESCRIPTIONS[s]}`).join('\n')}
+  --seed N         seed for ISNs, ports, impairments and data (default 1)
+  --loss P         packet loss probability per direction, 0..1 (default 0)
+  --delay MS       one-way link delay in ms (default 10)
+  --bytes N        bytes to send in 'transfer' (default 1048576) and 'zero-window' (default 16384)
+  --reorder P      reordering probability (default 0)
+  --duplicate P    duplication probability (default 0)
+  --corrupt P      bit-flip probability (default 0)
+  --bandwidth BPS  link rate in bit/s (default unlimited)
+  --ipv6           connect over IPv6 (fd00::1 → fd00::2)
+  --pcap F         write every packet either stack sent to F (pcap, LINKTYPE_RAW)
+  --json           print the diagram model as JSON on stdout, nothing else
+  --explain        print the cause and RFC rule of every state change
+  --color          colour even when stdout is not a terminal
+  --no-color       never colour (also: NO_COLOR set in the environment)
+  --ascii          ASCII arrows (-> <-) instead of box drawing
+  --width N        columns to fit the diagram in (default: the terminal's, else 100)
+  -h, --help       this help
+`;
+
+function num(name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) {
+    throw new UsageError(`bad --${name} '${value}': expected ${what}`);
+  }
+  return n;
+}
+
+const probability = (n: number): boolean => n >= 0 && n <= 1;
+
+/** Parse `synack demo` arguments; throws UsageError with a one-line reason. */
+export function parseDemoArgs(args: string[]): {
+  help: boolean;
+  scenario: string;
+  options: ScenarioOptions;
+  pcap: string | undefined;
+  json: boolean;
+  explain: boolean;
+  color: boolean | undefined;
+  ascii: boolean;
+  width: number | undefined;
+} {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        scenario: { type: 'string' },
+        seed: { type: 'string' },
+        loss: { type: 'string' },
+        delay: { type: 'string' },
+        bytes: { type: 'string' },
+        reorder: { type: 'string' },
+        duplicate: { type: 'string' },
+        corrupt: { type: 'string' },
+        bandwidth: { type: 'string' },
+        ipv6: { type: 'boolean' },
+        pcap: { type: 'string' },
+        svg: { type: 'string' },
+        html: { type: 'string' },
+        json: { type: 'boolean' },
+        explain: { type: 'boolean' },
+        color: { type: 'boolean' },
+        'no-color': { type: 'boolean' },
+        ascii: { type: 'boolean' },
+        width: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(oneLine(e instanceof Error ? e.message : String(e)));
+  }
+  const v = parsed.values;
+  if (v.svg !== undefined) throw new UsageError('--svg is not yet supported');
+  if (v.html !== undefined) throw new UsageError('--html is not yet supported');
+  const scenario = v.scenario ?? 'handshake';
+  if (!v.help && !isScenarioName(scenario)) {
+    throw new UsageError(`unknown scenario '${scenario}' (valid: ${SCENARIOS.join(', ')})`);
+  }
+  if (v.color === true && v['no-color'] === true) throw new UsageError('--color and --no-color contradict each other');
+  const options: ScenarioOptions = {};
+  const seed = num('seed', v.seed, (n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff, 'an integer from 0 to 4294967295');
+  const loss = num('loss', v.loss, probability, 'a probability from 0 to 1');
+  const delay = num('delay', v.delay, (n) => n >= 0 && n <= 60_000, 'milliseconds from 0 to 60000');
+  const bytes = num('bytes', v.bytes, (n) => Number.isInteger(n) && n >= 1 && n <= 1 << 30, 'an integer from 1 to 1073741824');
+  const reorder = num('reorder', v.reorder, probability, 'a probability from 0 to 1');
+  const duplicate = num('duplicate', v.duplicate, probability, 'a probability from 0 to 1');
+  const corrupt = num('corrupt', v.corrupt, probability, 'a probability from 0 to 1');
+  const bandwidth = num('bandwidth', v.bandwidth, (n) => n > 0, 'a positive rate in bit/s');
+  const width = num('width', v.width, (n) => Number.isInteger(n) && n >= 40 && n <= 1000, 'an integer from 40 to 1000');
+  if (seed !== undefined) options.seed = seed;
+  if (loss !== undefined) options.loss = loss;
+  if (delay !== undefined) options.delayMs = delay;
+  if (bytes !== undefined) options.bytes = bytes;
+  if (reorder !== undefined) options.reorder = reorder;
+  if (duplicate !== undefined) options.duplicate = duplicate;
+  if (corrupt !== undefined) options.corrupt = corrupt;
+  if (bandwidth !== undefined) options.bandwidthBps = bandwidth;
+  if (v.ipv6 === true) options.ipv6 = true;
+  return {
+    help: v.help === true,
+    scenario,
+    options,
+    pcap: v.pcap,
+    json: v.json === true,
+    explain: v.explain === true,
+    color: v.color === true ? true : v['no-color'] === true ? false : undefined,
+    ascii: v.ascii === true,
+    width,
+  };
+}
+
+/** The summary under the diagram: each check, the numbers, the verdict. */
+export function formatSummary(result: ScenarioResult, ascii: boolean): string {
+  const s = result.summary;
+  const yes = ascii ? 'ok  ' : '✓ ';
+  const no = ascii ? 'FAIL' : '✗ ';
+  const lines = [`${s.scenario}: ${s.description}`];
+  for (const c of s.checks) {
+    lines.push(`  ${c.ok ? yes : no} ${c.what}${c.detail !== undefined ? ` (${c.detail})` : ''}`);
+  }
+  for (const [k, val] of Object.entries(s.stats)) lines.push(`  ${k}: ${val}`);
+  const failed = s.checks.filter((c) => !c.ok).length;
+  lines.push(
+    s.ok
+      ? `ok: ${s.checks.length} checks passed in ${s.durationS.toFixed(3)} s of virtual time`
+      : `FAILED: ${failed} of ${s.checks.length} checks failed`,
+  );
+  return lines.join('\n');
+}
+
+/** `synack demo …`; returns the exit status. */
+export function demoCommand(args: string[], io: CliIO): number {
+  let a;
+  try {
+    a = parseDemoArgs(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`synack demo: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  if (a.help) {
+    io.stdout(DEMO_HELP);
+    return EXIT_OK;
+  }
+  if (!isScenarioName(a.scenario)) return EXIT_USAGE; // parseDemoArgs already refused it
+  let result: ScenarioResult;
+  try {
+    result = runScenario(a.scenario, a.options);
+  } catch (e) {
+    io.stderr(`synack demo: ${a.scenario} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    return EXIT_FAILED;
+  }
+  if (a.pcap !== undefined) {
+    try {
+      io.writeFile(a.pcap, result.pcap);
+    } catch (e) {
+      io.stderr(`synack demo: cannot write ${a.pcap}: ${e instanceof Error ? e.message : String(e)}\n`);
+      return EXIT_FAILED;
+    }
+  }
+  if (a.json) {
+    io.stdout(`${JSON.stringify({ ...result.model, summary: result.summary })}\n`);
+  } else {
+    const noColor = io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== '';
+    const color = a.color ?? (io.isTTY && !noColor);
+    const width = a.width ?? io.columns ?? 100;
+    io.stdout(`${renderText(result.model, { width, color, explain: a.explain, ascii: a.ascii })}\n\n`);
+    io.stdout(`${formatSummary(result, a.ascii)}\n`);
+    if (a.pcap !== undefined) io.stdout(`capture written to ${a.pcap}\n`);
+  }
+  return result.summary.ok ? EXIT_OK : EXIT_FAILED;
+}

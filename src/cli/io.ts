@@ -1,0 +1,44 @@
+/**
+ * What a command may touch of the outside world, passed in so that tests can run a command in
+ * process with captured output instead of spawning `node`.
+ */
+import { writeFileSync } from 'node:fs';
+
+export interface CliIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** stdout is a terminal (colour and width default from it). */
+  isTTY: boolean;
+  /** Terminal width when known. */
+  columns: number | undefined;
+  env: Record<string, string | undefined>;
+  writeFile(path: string, bytes: Uint8Array): void;
+}
+
+export function nodeIO(): CliIO {
+  return {
+    stdout: (text) => void process.stdout.write(text),
+    stderr: (text) => void process.stderr.write(text),
+    isTTY: process.stdout.isTTY === true,
+    columns: process.stdout.isTTY === true ? process.stdout.columns : undefined,
+    env: process.env,
+    writeFile: (path, bytes) => writeFileSync(path, bytes),
+  };
+}
+
+/** Exit statuses of the contract: 0 success, 1 a failed check or run, 2 bad usage. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Thrown for bad usage; the message is the one-line reason. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** node:util.parseArgs errors are several sentences long; the contract wants one line. */
+export function oneLine(message: string): string {
+  const first = message.split('\n')[0] ?? message;
+  const dot = first.indexOf('. ');
+  return dot > 0 ? first.slice(0, dot) : first;
+}

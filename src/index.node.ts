@@ -1,0 +1,28 @@
+/**
+ * The package's Node entry: everything the core entry exports, with `Stack` given a `net` property
+ * (a `node:net` look-alike bound to that stack). Browsers get './index.js' (package.json `browser`
+ * condition), where `stack.net` is absent.
+ */
+import { Stack as CoreStack } from './index.js';
+import { Net } from './socket/net.js';
+
+export * from './index.js';
+export { Net, Socket, Server } from './socket/net.js';
+export type {
+  AddressInfo,
+  NetError,
+  NetStack,
+  ReadyState,
+  ServerOpts,
+  SocketConstructorOpts,
+  TcpSocketConnectOpts,
+  ListenOptions as NetListenOptions,
+} from './socket/net.js';
+
+/** The core Stack plus `net`: one `Net` per stack, made on first use. */
+export class Stack extends CoreStack {
+  #net: Net | undefined;
+  get net(): Net {
+    return (this.#net ??= new Net(this));
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * synack core entry: runs unchanged in a browser (no Node built-ins, no dependencies).
+ * Node users get the same plus `stack.net` from the package's Node entry (index.node.ts).
+ */
+export { Stack, type StackCounters } from './stack/stack.js';
+export type { StackOptions, ConnectOptions, ListenOptions } from './stack/options.js';
+export { MemoryLink, MemoryLinkEnd, type MemoryLinkOptions, type LinkDropReason } from './link/memory.js';
+export { VirtualClock, RealClock, type Clock, type TimerHandle } from './link/clock.js';
+export type { LinkEnd } from './link/link.js';
+export { TcpError, type TcpErrorCode, type TcpConnection, type TcpListener, type TcpInfo, type ConnectionEvents } from './tcp/user.js';
+export { TCP_STATES, type TcpState } from './tcp/state.js';
+export type { TraceEvent, TraceListener, SegmentInfo, Endpoints } from './trace/events.js';
+export { PcapWriter } from './trace/pcap.js';
+export type { StreamConnection, StreamListener } from './socket/streams.js';
+export type { DropReason } from './wire/drop.js';

@@ -1,0 +1,559 @@
+/**
+ * Many connections on one link: IP input and output, demultiplexing by 4-tuple, listeners, RST for
+ * segments that reach no one (RFC 9293 §3.10.7.1), ICMP echo, one timer wheel, and tracing.
+ *
+ * Data flows one way: link → wire decode → demux → TCB → wire encode → link; trace events are
+ * emitted at each hop, and cost nothing when nobody listens.
+ */
+import type { Clock, TimerHandle } from '../link/clock.js';
+import { RealClock } from '../link/clock.js';
+import type { LinkEnd } from '../link/link.js';
+import { Connection, type ConnectionConfig, type ConnectionHost } from '../tcp/connection.js';
+import { IsnGenerator } from '../tcp/isn.js';
+import type { TcpState } from '../tcp/state.js';
+import { TcpError, type TcpConnection, type TcpListener } from '../tcp/user.js';
+import type { Endpoints, SegmentInfo, TraceEvent, TraceListener } from '../trace/events.js';
+import { Emitter } from '../util/emitter.js';
+import { addressEquals, formatAddress, inPrefix, parseAddress, parseCidr } from '../wire/address.js';
+import { pseudoHeaderSum } from '../wire/checksum.js';
+import type { DropReason } from '../wire/drop.js';
+import { parseIcmpv4, parseIcmpv6, writeIcmpEcho } from '../wire/icmp.js';
+import { parseIpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, type IpPacketInfo } from '../wire/ip.js';
+import { writeIpv4Header } from '../wire/ipv4.js';
+import { writeIpv6Header } from '../wire/ipv6.js';
+import { seqAdd, seqGt } from '../wire/seq.js';
+import {
+  ACK, FIN, RST, SYN, flagNames, formatOptions, parseTcp, tcpOptionsLength, writeTcp, type TcpSegment,
+} from '../wire/tcp.js';
+import { Listener } from './listener.js';
+import type { ConnectOptions, ListenOptions, StackOptions } from './options.js';
+import { PortAllocator } from './ports.js';
+import { TimerEntry, TimerWheel } from './timerWheel.js';
+import { connectStream, listenStream, type StreamConnection, type StreamListener } from '../socket/streams.js';
+
+export interface StackCounters {
+  /** Packets dropped, by reason. */
+  drops: Partial<Record<DropReason, number>>;
+  ipIn: number;
+  ipOut: number;
+  tcpIn: number;
+  tcpOut: number;
+  rstOut: number;
+  retransmits: number;
+  challengeAcks: number;
+  icmpIn: number;
+  icmpOut: number;
+  activeOpens: number;
+  passiveOpens: number;
+  /** SYNs dropped because a listener's queues were full. */
+  listenOverflows: number;
+  /** Exceptions caught at the stack boundary (a bug, or a throwing user callback). */
+  internalErrors: number;
+}
+
+interface LocalAddress {
+  text: string;
+  bytes: Uint8Array;
+  prefix: number;
+  version: 4 | 6;
+}
+
+/** What the stack keeps per connection beside the TCB. */
+interface ConnMeta {
+  key: string;
+  local: Uint8Array;
+  remote: Uint8Array;
+  timer: TimerEntry<Connection>;
+  endpoints: Endpoints;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** 32-bit words from a seed (splitmix32), for deterministic secrets. */
+function splitmix32(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x9e3779b9) >>> 0;
+    let z = s;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+    return (z ^ (z >>> 16)) >>> 0;
+  };
+}
+
+function randomWords(seed: number | undefined): () => number {
+  if (seed !== undefined) return splitmix32(seed);
+  const c = (globalThis as { crypto?: { getRandomValues<T extends ArrayBufferView>(a: T): T } }).crypto;
+  if (c !== undefined) {
+    return () => c.getRandomValues(new Uint32Array(1))[0]!;
+  }
+  return splitmix32((Date.now() ^ (Math.random() * 0x100000000)) >>> 0);
+}
+
+function tupleKey(localAddr: string, localPort: number, remoteAddr: string, remotePort: number): string {
+  return `${localAddr}|${localPort}|${remoteAddr}|${remotePort}`;
+}
+
+export class Stack {
+  readonly clock: Clock;
+  readonly name: string;
+  readonly addresses: readonly string[];
+  readonly counters: StackCounters = {
+    drops: {}, ipIn: 0, ipOut: 0, tcpIn: 0, tcpOut: 0, rstOut: 0, retransmits: 0, challengeAcks: 0,
+    icmpIn: 0, icmpOut: 0, activeOpens: 0, passiveOpens: 0, listenOverflows: 0, internalErrors: 0,
+  };
+
+  private readonly link: LinkEnd;
+  private readonly local: LocalAddress[] = [];
+  private readonly conns = new Map<string, Connection>();
+  private readonly meta = new Map<Connection, ConnMeta>();
+  private readonly listeners = new Map<string, Listener>();
+  private readonly wheel = new TimerWheel<Connection>(1);
+  private wakeAt = Infinity;
+  private wakeHandle: TimerHandle | null = null;
+  private readonly emitter = new Emitter<{ trace: [TraceEvent] }>();
+  private readonly isnGen: IsnGenerator;
+  private readonly ports: PortAllocator;
+  private readonly config: Omit<ConnectionConfig, 'linkMss' | 'defaultMss'>;
+  private readonly ttl: number;
+  private readonly challengeAckLimit: number;
+  private challengeWindowStart = -Infinity;
+  private challengeCount = 0;
+  private ipId = 0;
+  private readonly host: ConnectionHost;
+
+  constructor(options: StackOptions) {
+    this.link = options.link;
+    this.clock = options.clock ?? new RealClock();
+    this.name = options.name ?? 'stack';
+    for (const cidr of options.addresses) {
+      const parsed = parseCidr(cidr);
+      if (parsed === null) throw new TcpError('EINVAL', `bad address ${JSON.stringify(cidr)}: expected e.g. 10.0.0.1/24 or fd00::1/64`);
+      const version = parsed.address.length === 4 ? 4 : 6;
+      this.local.push({ text: formatAddress(parsed.address), bytes: parsed.address, prefix: parsed.prefix, version });
+    }
+    if (this.local.length === 0) throw new TcpError('EINVAL', 'a stack needs at least one address');
+    this.addresses = this.local.map((a) => a.text);
+    const words = randomWords(options.seed);
+    this.isnGen = new IsnGenerator(words(), words());
+    this.ports = new PortAllocator(words(), words());
+    this.config = {
+      mslMs: options.mslMs ?? 30_000,
+      synRetries: options.synRetries ?? 6,
+      dataRetries: options.dataRetries ?? 15,
+      sendBufferSize: options.sendBufferSize ?? 256 * 1024,
+      receiveBufferSize: options.receiveBufferSize ?? 64 * 1024,
+    };
+    this.ttl = options.ttl ?? 64;
+    this.challengeAckLimit = options.challengeAckLimit ?? 1000;
+    this.host = this.makeHost();
+    this.link.onPacket((p) => this.receive(p));
+  }
+
+  // ====================================================================== public API
+
+  on(event: 'trace', fn: TraceListener): this {
+    this.emitter.on(event, fn);
+    return this;
+  }
+
+  off(event: 'trace', fn: TraceListener): this {
+    this.emitter.off(event, fn);
+    return this;
+  }
+
+  /** Active OPEN (RFC 9293 §3.10.1). */
+  tcpConnect(options: ConnectOptions): TcpConnection {
+    const remote = parseAddress(String(options.host));
+    if (remote === null) throw new TcpError('EINVAL', `not an IP address: ${JSON.stringify(options.host)} (synack does no name lookup)`);
+    checkPort(options.port, false);
+    const version = remote.length === 4 ? 4 : 6;
+    let src: LocalAddress | undefined;
+    if (options.localAddress !== undefined) {
+      const want = parseAddress(options.localAddress);
+      src = want === null ? undefined : this.local.find((a) => addressEquals(a.bytes, want));
+      if (src === undefined) throw new TcpError('EADDRNOTAVAIL', `${options.localAddress} is not an address of this stack`);
+      if (src.version !== version) throw new TcpError('EINVAL', `local ${src.text} and remote ${options.host} differ in family`);
+    } else {
+      const family = this.local.filter((a) => a.version === version);
+      src = family.find((a) => inPrefix(remote, a.bytes, a.prefix)) ?? family[0];
+      if (src === undefined) throw new TcpError('ENETUNREACH', `no IPv${version} address on this stack to reach ${options.host}`);
+    }
+    const remoteText = formatAddress(remote);
+    let port = options.localPort ?? 0;
+    if (port !== 0) {
+      checkPort(port, false);
+      if (this.conns.has(tupleKey(src.text, port, remoteText, options.port))) {
+        throw new TcpError('EADDRINUSE', `${src.text}:${port} → ${remoteText}:${options.port} is in use`);
+      }
+    } else {
+      const chosen = this.ports.choose(src.bytes, remote, options.port, (p) =>
+        !this.conns.has(tupleKey(src!.text, p, remoteText, options.port)) && !this.listenerOn(src!.text, p));
+      if (chosen === null) throw new TcpError('EADDRNOTAVAIL', 'no ephemeral port free');
+      port = chosen;
+    }
+    const c = this.createConnection(src, port, remote, remoteText, options.port, false);
+    this.counters.activeOpens++;
+    this.guard(() => c.openActive(this.isnGen.isn(this.clock.now(), src!.bytes, port, remote, options.port)));
+    return c;
+  }
+
+  /** Passive OPEN (RFC 9293 §3.10.1). */
+  tcpListen(options: ListenOptions): TcpListener {
+    let port = options.port ?? 0;
+    checkPort(port, true);
+    let addr: LocalAddress | null = null;
+    let family: 4 | 6 | null = null;
+    if (options.host !== undefined && options.host !== '' && options.host !== '::' && options.host !== '0.0.0.0') {
+      const want = parseAddress(options.host);
+      addr = want === null ? null : this.local.find((a) => addressEquals(a.bytes, want)) ?? null;
+      if (addr === null) throw new TcpError('EADDRNOTAVAIL', `${options.host} is not an address of this stack`);
+      family = addr.version;
+    } else if (options.host === '0.0.0.0') {
+      family = 4;
+    }
+    if (port === 0) {
+      const none = new Uint8Array(4);
+      const chosen = this.ports.choose(none, none, this.listeners.size, (p) => !this.portBusy(p));
+      if (chosen === null) throw new TcpError('EADDRNOTAVAIL', 'no ephemeral port free');
+      port = chosen;
+    }
+    const bindText = addr?.text ?? (family === 4 ? '0.0.0.0' : '::');
+    for (const l of this.listeners.values()) {
+      if (l.localPort !== port) continue;
+      const overlap = addr === null || l.localAddress === bindText || l.localAddress === '::' || l.localAddress === '0.0.0.0';
+      if (overlap) throw new TcpError('EADDRINUSE', `port ${port} is already listening on ${l.localAddress}`);
+    }
+    const backlog = Math.max(1, Math.floor(options.backlog ?? 511));
+    const l = new Listener(bindText, port, family, backlog, (gone) => this.listeners.delete(`${gone.localAddress}|${gone.localPort}`));
+    this.listeners.set(`${bindText}|${port}`, l);
+    return l;
+  }
+
+  /** WHATWG-streams active open (the same in Node and the browser). */
+  connect(options: ConnectOptions): Promise<StreamConnection> {
+    return connectStream(this, options);
+  }
+
+  /** WHATWG-streams passive open: an async iterable of connections. */
+  listen(options: ListenOptions): StreamListener {
+    return listenStream(this, options);
+  }
+
+  /** Every connection the stack holds (any state but CLOSED), for STATUS-like views. */
+  connections(): TcpConnection[] {
+    return [...this.conns.values()];
+  }
+
+  // ====================================================================== input
+
+  /** One IP packet from the link. Never throws: bad input is dropped and counted. */
+  private receive(packet: Uint8Array): void {
+    this.guard(() => {
+      this.counters.ipIn++;
+      const ip = parseIpPacket(packet);
+      if (typeof ip === 'string') return this.drop(ip, packet);
+      if (!this.local.some((a) => addressEquals(a.bytes, ip.dst))) return this.drop('ip-not-for-us', packet);
+      switch (ip.protocol) {
+        case PROTO_TCP:
+          return this.tcpInput(ip, packet);
+        case PROTO_ICMP:
+        case PROTO_ICMPV6:
+          if ((ip.protocol === PROTO_ICMP) !== (ip.version === 4)) return this.drop('ip-unknown-protocol', packet);
+          return this.icmpInput(ip, packet);
+        default:
+          return this.drop('ip-unknown-protocol', packet);
+      }
+    });
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.counters.internalErrors++;
+      if (this.emitter.listenerCount('trace') > 0) {
+        this.emitter.emit('trace', { type: 'note', t: this.clock.now(), what: `internal error: ${String(err)}` });
+      }
+    }
+  }
+
+  private drop(reason: DropReason, packet: Uint8Array): void {
+    this.counters.drops[reason] = (this.counters.drops[reason] ?? 0) + 1;
+    if (this.emitter.listenerCount('trace') > 0) {
+      this.emitter.emit('trace', { type: 'drop', t: this.clock.now(), reason, packet });
+    }
+  }
+
+  private tcpInput(ip: IpPacketInfo, packet: Uint8Array): void {
+    const body = packet.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength);
+    const seg = parseTcp(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength));
+    if (typeof seg === 'string') return this.drop(seg, packet);
+    // RFC 1122 §4.2.3.10: segments from broadcast/multicast sources, and port 0, are not for TCP.
+    if (seg.srcPort === 0 || seg.dstPort === 0 || isMulticastOrBroadcast(ip.src)) return this.drop('tcp-bad-address', packet);
+    this.counters.tcpIn++;
+    const localText = formatAddress(ip.dst);
+    const remoteText = formatAddress(ip.src);
+    if (this.emitter.listenerCount('trace') > 0) {
+      this.emitter.emit('trace', { type: 'segment', t: this.clock.now(), dir: 'in', segment: segmentInfo(remoteText, localText, seg), packet });
+    }
+    let c = this.conns.get(tupleKey(localText, seg.dstPort, remoteText, seg.srcPort));
+    if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && seqGt(seg.seq, c.rcvNxt) &&
+      this.findListener(localText, ip.version, seg.dstPort) !== undefined) {
+      // RFC 9293 §3.10.7.4 (and RFC 6191): a new SYN with a higher sequence number may reopen a
+      // connection in TIME-WAIT; the old incarnation goes, the listener takes the SYN.
+      this.host.note(c, 'new SYN in TIME-WAIT: old connection closed, listener takes the SYN', 'RFC 9293 §3.10.7.4');
+      c.abort();
+      c = undefined;
+    }
+    if (c !== undefined) {
+      c.segmentArrives(seg);
+      return;
+    }
+    const l = this.findListener(localText, ip.version, seg.dstPort);
+    if (l !== undefined) return this.listenInput(l, ip, seg, localText, remoteText, packet);
+    this.closedInput(ip.dst, ip.src, seg, packet);
+  }
+
+  private findListener(localText: string, version: 4 | 6, port: number): Listener | undefined {
+    return this.listeners.get(`${localText}|${port}`) ??
+      (version === 4 ? this.listeners.get(`0.0.0.0|${port}`) : undefined) ??
+      this.listeners.get(`::|${port}`);
+  }
+
+  /** RFC 9293 §3.10.7.2: a segment for a port in LISTEN. */
+  private listenInput(l: Listener, ip: IpPacketInfo, seg: TcpSegment, localText: string, remoteText: string, packet: Uint8Array): void {
+    if (seg.flags & RST) return; // First: an incoming RST is ignored.
+    if (seg.flags & ACK) {
+      // Second: any acknowledgment is bad in LISTEN: <SEQ=SEG.ACK><CTL=RST>.
+      this.sendRst(ip.dst, ip.src, seg.dstPort, seg.srcPort, seg.ack, 0, RST);
+      return;
+    }
+    if (!(seg.flags & SYN)) return this.drop('tcp-invalid-state', packet); // Fourth: other text or control.
+    if (l.full) {
+      this.counters.listenOverflows++;
+      return this.drop('tcp-listen-overflow', packet);
+    }
+    const src = this.local.find((a) => addressEquals(a.bytes, ip.dst))!;
+    const remote = Uint8Array.from(ip.src);
+    const c = this.createConnection(src, seg.dstPort, remote, remoteText, seg.srcPort, true);
+    c.listener = l;
+    l.halfOpen.add(c);
+    this.counters.passiveOpens++;
+    c.openPassive(seg, this.isnGen.isn(this.clock.now(), src.bytes, seg.dstPort, remote, seg.srcPort));
+    void localText;
+  }
+
+  /** RFC 9293 §3.10.7.1: the connection does not exist — answer anything but a RST with a RST. */
+  private closedInput(local: Uint8Array, remote: Uint8Array, seg: TcpSegment, packet: Uint8Array): void {
+    this.drop('tcp-no-socket', packet);
+    if (seg.flags & RST) return;
+    if (seg.flags & ACK) {
+      // <SEQ=SEG.ACK><CTL=RST>
+      this.sendRst(local, remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST);
+    } else {
+      // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+      const segLen = seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
+      this.sendRst(local, remote, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, segLen), RST | ACK);
+    }
+  }
+
+  private icmpInput(ip: IpPacketInfo, packet: Uint8Array): void {
+    this.counters.icmpIn++;
+    const body = packet.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength);
+    const msg = ip.version === 4
+      ? parseIcmpv4(body)
+      : parseIcmpv6(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_ICMPV6, ip.payloadLength));
+    if (typeof msg === 'string') return this.drop(msg, packet);
+    if (msg.kind === 'echo-request') {
+      // RFC 1122 §3.2.2.6 / RFC 4443 §4.2: answer with the same identifier, sequence and data.
+      const local = Uint8Array.from(ip.dst);
+      const remote = Uint8Array.from(ip.src);
+      const icmpLen = 8 + msg.data.length;
+      const hl = ip.version === 4 ? 20 : 40;
+      const out = new Uint8Array(hl + icmpLen);
+      this.writeIpHeader(out, local, remote, ip.version === 4 ? PROTO_ICMP : PROTO_ICMPV6, icmpLen);
+      const pseudo = ip.version === 4 ? 0 : pseudoHeaderSum(local, remote, PROTO_ICMPV6, icmpLen);
+      writeIcmpEcho(out, hl, ip.version, true, msg.id, msg.sequence, msg.data, pseudo);
+      this.counters.icmpOut++;
+      this.counters.ipOut++;
+      this.link.send(out);
+      return;
+    }
+    if (msg.kind === 'error' && msg.original !== null && msg.original.protocol === PROTO_TCP &&
+      msg.original.srcPort !== undefined && msg.original.dstPort !== undefined) {
+      const key = tupleKey(formatAddress(msg.original.src), msg.original.srcPort, formatAddress(msg.original.dst), msg.original.dstPort);
+      const c = this.conns.get(key);
+      if (c !== undefined) {
+        // RFC 1122 §4.2.3.9: ICMP errors are soft errors for TCP (no abort); recorded for the user.
+        this.host.note(c, `ICMP ${msg.category} (type ${msg.type} code ${msg.code}) — soft error`, 'RFC 1122 §4.2.3.9');
+        return;
+      }
+    }
+    this.drop('icmp-unhandled', packet);
+  }
+
+  // ====================================================================== output
+
+  private writeIpHeader(out: Uint8Array, local: Uint8Array, remote: Uint8Array, protocol: number, payloadLength: number): number {
+    if (local.length === 4) {
+      this.ipId = (this.ipId + 1) & 0xffff;
+      return writeIpv4Header(out, 0, local, remote, protocol, payloadLength, this.ttl, this.ipId);
+    }
+    return writeIpv6Header(out, 0, local, remote, protocol, payloadLength, this.ttl);
+  }
+
+  private sendTcp(local: Uint8Array, remote: Uint8Array, seg: TcpSegment): void {
+    const tcpLen = 20 + tcpOptionsLength(seg.options) + seg.payload.length;
+    const hl = local.length === 4 ? 20 : 40;
+    const packet = new Uint8Array(hl + tcpLen);
+    this.writeIpHeader(packet, local, remote, PROTO_TCP, tcpLen);
+    writeTcp(packet, hl, seg, pseudoHeaderSum(local, remote, PROTO_TCP, tcpLen));
+    this.counters.ipOut++;
+    this.counters.tcpOut++;
+    if (seg.flags & RST) this.counters.rstOut++;
+    if (this.emitter.listenerCount('trace') > 0) {
+      this.emitter.emit('trace', {
+        type: 'segment', t: this.clock.now(), dir: 'out',
+        segment: segmentInfo(formatAddress(local), formatAddress(remote), seg), packet,
+      });
+    }
+    this.link.send(packet);
+  }
+
+  private sendRst(local: Uint8Array, remote: Uint8Array, localPort: number, remotePort: number, seq: number, ack: number, flags: number): void {
+    this.sendTcp(Uint8Array.from(local), Uint8Array.from(remote), {
+      srcPort: localPort, dstPort: remotePort, seq, ack, flags, window: 0, urgent: 0, options: {}, payload: EMPTY,
+    });
+  }
+
+  // ====================================================================== connections and timers
+
+  private createConnection(src: LocalAddress, localPort: number, remote: Uint8Array, remoteText: string, remotePort: number, passive: boolean): Connection {
+    const ipHeader = src.version === 4 ? 20 : 40;
+    const config: ConnectionConfig = {
+      ...this.config,
+      // RFC 9293 §3.7.1: MSS = MTU − fixed IP header − fixed TCP header.
+      linkMss: Math.max(this.link.mtu - ipHeader - 20, 64),
+      // RFC 9293 §3.7.1 / RFC 8200 §5: 536 for IPv4, 1220 for IPv6 when the peer sends no MSS.
+      defaultMss: src.version === 4 ? 536 : 1220,
+    };
+    const c = new Connection(this.host, config, src.text, localPort, remoteText, remotePort, passive);
+    const key = tupleKey(src.text, localPort, remoteText, remotePort);
+    this.conns.set(key, c);
+    this.meta.set(c, {
+      key, local: src.bytes, remote, timer: new TimerEntry(c),
+      endpoints: { localAddress: src.text, localPort, remoteAddress: remoteText, remotePort },
+    });
+    return c;
+  }
+
+  private listenerOn(addr: string, port: number): boolean {
+    for (const l of this.listeners.values()) {
+      if (l.localPort === port && (l.localAddress === addr || l.localAddress === '::' || l.localAddress === '0.0.0.0')) return true;
+    }
+    return false;
+  }
+
+  private portBusy(port: number): boolean {
+    for (const l of this.listeners.values()) if (l.localPort === port) return true;
+    for (const c of this.conns.values()) if (c.localPort === port) return true;
+    return false;
+  }
+
+  /** Keep one clock timer at the wheel's earliest deadline. */
+  private scheduleWake(): void {
+    const next = this.wheel.nextDeadline();
+    if (next >= this.wakeAt) return;
+    if (this.wakeHandle !== null) this.clock.cancel(this.wakeHandle);
+    this.wakeAt = next;
+    this.wakeHandle = next === Infinity ? null : this.clock.schedule(next, () => this.wake());
+  }
+
+  private wake(): void {
+    this.wakeHandle = null;
+    this.wakeAt = Infinity;
+    const now = this.clock.now();
+    this.guard(() => this.wheel.expire(now, (c) => {
+      if (c.deadline <= now) c.onTimer(now);
+      else this.host.timersChanged(c);
+    }));
+    this.scheduleWake();
+  }
+
+  private makeHost(): ConnectionHost {
+    const trace = (e: TraceEvent): void => {
+      if (this.emitter.listenerCount('trace') > 0) this.emitter.emit('trace', e);
+    };
+    return {
+      now: () => this.clock.now(),
+      transmit: (c, seg) => {
+        const m = this.meta.get(c);
+        if (m !== undefined) this.sendTcp(m.local, m.remote, seg);
+      },
+      timersChanged: (c) => {
+        const m = this.meta.get(c);
+        if (m === undefined) return;
+        const d = c.deadline;
+        if (d === Infinity) this.wheel.cancel(m.timer);
+        else if (m.timer.deadline !== d) this.wheel.arm(m.timer, d);
+        this.scheduleWake();
+      },
+      stateChanged: (c, from: TcpState, to: TcpState, cause, rfc) => {
+        const m = this.meta.get(c);
+        if (m === undefined || this.emitter.listenerCount('trace') === 0) return;
+        trace({ type: 'state', t: this.clock.now(), conn: m.endpoints, from, to, cause, rfc });
+      },
+      released: (c) => {
+        const m = this.meta.get(c);
+        if (m === undefined) return;
+        this.wheel.cancel(m.timer);
+        this.conns.delete(m.key);
+        this.meta.delete(c);
+        if (c.listener instanceof Listener) c.listener.forget(c);
+      },
+      passiveEstablished: (c) => {
+        if (c.listener instanceof Listener) c.listener.established(c);
+      },
+      challengeAckAllowed: () => {
+        // RFC 5961 §7: a stack-wide limit on challenge ACKs per second.
+        const now = this.clock.now();
+        if (now - this.challengeWindowStart >= 1000) {
+          this.challengeWindowStart = now;
+          this.challengeCount = 0;
+        }
+        if (this.challengeCount >= this.challengeAckLimit) return false;
+        this.challengeCount++;
+        this.counters.challengeAcks++;
+        return true;
+      },
+      note: (c, what, rfc) => {
+        if (what.startsWith('retransmit')) this.counters.retransmits++;
+        if (this.emitter.listenerCount('trace') === 0) return;
+        const m = this.meta.get(c);
+        trace(rfc === undefined
+          ? { type: 'note', t: this.clock.now(), ...(m ? { conn: m.endpoints } : {}), what }
+          : { type: 'note', t: this.clock.now(), ...(m ? { conn: m.endpoints } : {}), what, rfc });
+      },
+    };
+  }
+}
+
+function checkPort(port: unknown, allowZero: boolean): void {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
+    throw new TcpError('EINVAL', `bad port ${String(port)}: expected an integer ${allowZero ? 0 : 1}..65535`);
+  }
+}
+
+function isMulticastOrBroadcast(a: Uint8Array): boolean {
+  if (a.length === 4) return a[0]! >= 224 || (a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255);
+  return a[0] === 0xff;
+}
+
+function segmentInfo(srcAddress: string, dstAddress: string, seg: TcpSegment): SegmentInfo {
+  return {
+    srcAddress, srcPort: seg.srcPort, dstAddress, dstPort: seg.dstPort, seq: seg.seq, ack: seg.ack,
+    flags: flagNames(seg.flags), flagBits: seg.flags, window: seg.window, len: seg.payload.length,
+    options: formatOptions(seg.options),
+  };
+}

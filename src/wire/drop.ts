@@ -1,0 +1,30 @@
+/** Why an incoming packet was dropped. Each is a counter in `stack.counters.drops`. */
+export type DropReason =
+  | 'ip-truncated'
+  | 'ip-bad-version'
+  | 'ipv4-bad-ihl'
+  | 'ipv4-bad-checksum'
+  | 'ipv4-bad-length'
+  | 'ipv4-fragment'
+  | 'ipv6-bad-length'
+  | 'ipv6-bad-extension'
+  | 'ipv6-fragment'
+  /** Next Header 59 (RFC 8200 §4.7): nothing for an upper layer. */
+  | 'ipv6-no-next-header'
+  | 'ip-not-for-us'
+  | 'ip-unknown-protocol'
+  | 'tcp-truncated'
+  | 'tcp-bad-offset'
+  | 'tcp-bad-checksum'
+  | 'tcp-bad-options'
+  | 'tcp-bad-address'
+  | 'icmp-truncated'
+  | 'icmp-bad-checksum'
+  | 'icmp-unhandled'
+  | 'tcp-no-socket'
+  | 'tcp-invalid-state'
+  | 'tcp-listen-overflow';
+
+export function isDropReason(x: unknown): x is DropReason {
+  return typeof x === 'string';
+}
