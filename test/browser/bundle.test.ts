@@ -1,0 +1,304 @@
+/**
+ * The browser promise of CONTRACT.md ("Library API": the browser bundle clause): a bundler that honours
+ * the exports map's `browser` condition turns `import { Stack, MemoryLink, VirtualClock } from 'synack'`
+ * into a bundle with no Node built-in and no polyfill, and that bundle runs TCP in a real browser.
+ *
+ * 1. esbuild (`bundle`, `platform: 'browser'`, `format: 'esm'`) bundles test/browser/fixtures/entry.js,
+ *    which imports the package by its own name (package self-reference), from the build output — so
+ *    run `npm run build` first (`npm test` does).
+ * 2. Headless Chromium (Debian's, driven by playwright-core) loads the bundle from a page served on
+ *    127.0.0.1 by a node:http server made here, echoes 64 KiB between two stacks through the WHATWG
+ *    streams API in virtual time, and runs the demo's `handshake` scenario.
+ *
+ * Needs esbuild, playwright-core and /usr/bin/chromium (apt-get install chromium); without them the
+ * tests say `skipped: needs …`, and under CI=true that is a failure instead.
+ */
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CHROMIUM = process.env['SYNACK_CHROMIUM'] ?? '/usr/bin/chromium';
+/** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
+const LAUNCH_TIMEOUT_MS = 60_000;
+const PAGE_TIMEOUT_MS = 30_000;
+const EVAL_TIMEOUT_MS = 60_000;
+const ECHO_BYTES = 64 * 1024;
+
+// --- The few parts of esbuild's and playwright-core's APIs used here. They are loaded at run time by a
+// --- computed specifier, so the project compiles whether or not they are installed.
+
+interface EsbuildMetaImport {
+  path: string;
+  kind: string;
+  external?: boolean;
+  original?: string;
+}
+interface EsbuildResult {
+  errors: unknown[];
+  warnings: unknown[];
+  outputFiles?: Array<{ path: string; text: string }>;
+  metafile?: { inputs: Record<string, { bytes: number; imports: EsbuildMetaImport[] }> };
+}
+interface Esbuild {
+  build(options: Record<string, unknown>): Promise<EsbuildResult>;
+}
+
+interface ConsoleMessage {
+  type(): string;
+  text(): string;
+}
+interface Page {
+  goto(url: string, options: { timeout: number }): Promise<unknown>;
+  waitForFunction(expression: string, arg: undefined, options: { timeout: number }): Promise<unknown>;
+  evaluate(expression: string): Promise<unknown>;
+  on(event: 'pageerror', fn: (error: Error) => void): unknown;
+  on(event: 'console', fn: (message: ConsoleMessage) => void): unknown;
+  setDefaultTimeout(ms: number): void;
+}
+interface Browser {
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+interface Playwright {
+  chromium: {
+    launch(options: { executablePath: string; args: string[]; headless: boolean; timeout: number }): Promise<Browser>;
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+/** The repo root: the nearest package.json named synack above this file (works from test/ and dist/test/). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'synack') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('no package.json named synack above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+const ROOT = repoRoot();
+const ENTRY = join(ROOT, 'test', 'browser', 'fixtures', 'entry.js');
+
+/** `skipped: needs X` — except under CI=true, where a missing tool is a failure (CONTRACT.md). */
+function needs(t: TestContext, what: string, why: string): void {
+  if (process.env['CI'] === 'true') throw new Error(`needs ${what} (${why}); under CI=true this is a failure, not a skip`);
+  t.skip(`skipped: needs ${what}`);
+}
+
+async function importOptional<T>(name: string): Promise<T | null> {
+  try {
+    return (await import(name)) as T;
+  } catch {
+    return null;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+interface Bundle {
+  js: string;
+  inputs: NonNullable<EsbuildResult['metafile']>['inputs'];
+  warnings: unknown[];
+}
+
+let bundling: Promise<Bundle | null> | undefined;
+
+/** Builds the page bundle once; null when esbuild is not installed. */
+function bundle(): Promise<Bundle | null> {
+  bundling ??= (async () => {
+    const mod = await importOptional<Esbuild & { default?: Esbuild }>('esbuild');
+    if (mod === null) return null;
+    const esbuild = typeof mod.build === 'function' ? mod : mod.default!;
+    const built = await withTimeout(
+      esbuild.build({
+        entryPoints: [ENTRY],
+        absWorkingDir: ROOT,
+        bundle: true,
+        platform: 'browser',
+        format: 'esm',
+        target: 'es2022',
+        write: false,
+        metafile: true,
+        logLevel: 'silent',
+        outfile: join(ROOT, 'dist', 'browser-test-bundle.js'),
+      }),
+      PAGE_TIMEOUT_MS,
+      'esbuild',
+    );
+    return { js: built.outputFiles![0]!.text, inputs: built.metafile!.inputs, warnings: built.warnings };
+  })();
+  return bundling;
+}
+
+test('esbuild bundles `import { Stack, MemoryLink, VirtualClock } from "synack"` for the browser, with no Node import', async (t) => {
+  assert.ok(
+    existsSync(join(ROOT, 'dist', 'src', 'index.js')),
+    'dist/src/index.js is missing: run `npm run build` first',
+  );
+  const b = await bundle();
+  if (b === null) return needs(t, 'esbuild', 'npm install');
+  assert.deepEqual(b.warnings, [], 'esbuild warned');
+
+  // 'synack' resolved through the exports map's "browser" condition to the core entry.
+  const entryKey = relative(ROOT, ENTRY).split(sep).join('/');
+  const entryImports = b.inputs[entryKey]?.imports ?? [];
+  const synack = entryImports.find((i) => i.original === 'synack');
+  assert.ok(synack, `the entry's import of 'synack' is not in the metafile: ${JSON.stringify(entryImports)}`);
+  assert.equal(synack.path, 'dist/src/index.js', 'the "browser" condition must pick dist/src/index.js');
+
+  const files = Object.keys(b.inputs);
+  // Only the project's own build output went in: no dependency, no polyfill, no Node-only module.
+  for (const f of files) {
+    assert.ok(f === entryKey || f.startsWith('dist/src/'), `bundle pulled in ${f}`);
+    assert.ok(!f.includes('node_modules'), `bundle pulled in a dependency: ${f}`);
+    assert.ok(
+      !['dist/src/index.node.js', 'dist/src/socket/net.js'].includes(f) && !f.startsWith('dist/src/cli/'),
+      `a Node-only module is in the browser bundle: ${f}`,
+    );
+  }
+  // The core is in: the stack, TCP, the link, the streams layer.
+  for (const f of ['dist/src/stack/stack.js', 'dist/src/tcp/connection.js', 'dist/src/link/memory.js', 'dist/src/socket/streams.js']) {
+    assert.ok(files.includes(f), `${f} missing from the bundle`);
+  }
+  // Every import was resolved inside the bundle: none left external, none to a node: module.
+  for (const [file, input] of Object.entries(b.inputs)) {
+    for (const imp of input.imports) {
+      assert.ok(!imp.external, `${file} leaves ${imp.path} external`);
+      assert.ok(!imp.path.startsWith('node:') && !(imp.original ?? '').startsWith('node:'), `${file} imports ${imp.path}`);
+    }
+  }
+  assert.doesNotMatch(b.js, /\b(?:from|import|require)\s*\(?\s*["']node:/, 'a node: import is left in the bundle');
+  assert.doesNotMatch(b.js, /\brequire\s*\(/, 'a require() call is left in the ESM bundle');
+});
+
+test('the bundle runs TCP in headless Chromium', async (t) => {
+  const pw = await importOptional<Partial<Playwright> & { default?: Playwright }>('playwright-core');
+  const chromium = pw?.chromium ?? pw?.default?.chromium;
+  if (chromium === undefined) return needs(t, 'chromium', 'npm package playwright-core is missing');
+  if (!existsSync(CHROMIUM)) return needs(t, 'chromium', `${CHROMIUM} is missing: apt-get install chromium`);
+  const b = await bundle();
+  if (b === null) return needs(t, 'esbuild', 'npm install');
+
+  // The page comes from 127.0.0.1, like the `synack ui` page: a real origin, a module script.
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>synack browser test</title><link rel="icon" href="data:,">' +
+    '<script type="module" src="/bundle.js"></script>';
+  const server: Server = createServer((req, res) => {
+    if (req.url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+    } else if (req.url === '/bundle.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(b.js);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  let browser: Browser | undefined;
+  try {
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      }),
+      PAGE_TIMEOUT_MS,
+      'http listen',
+    );
+    const { port } = server.address() as AddressInfo;
+
+    browser = await withTimeout(
+      chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--headless=new'],
+        headless: true,
+        timeout: LAUNCH_TIMEOUT_MS,
+      }),
+      LAUNCH_TIMEOUT_MS + 5_000,
+      'chromium launch',
+    );
+    const page = await browser.newPage();
+    page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.stack ?? e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console.error: ${m.text()}`);
+    });
+    await page.goto(`http://127.0.0.1:${port}/`, { timeout: PAGE_TIMEOUT_MS });
+    await page.waitForFunction('globalThis.synackTest !== undefined', undefined, { timeout: PAGE_TIMEOUT_MS }).catch((e: unknown) => {
+      throw new Error(`the bundle did not load: ${pageErrors.join('\n') || String(e)}`);
+    });
+
+    await t.test('64 KiB echo through the WHATWG streams API (b.listen + a.connect) in virtual time', async (st) => {
+      const r = (await withTimeout(page.evaluate(`synackTest.echo(${ECHO_BYTES})`), EVAL_TIMEOUT_MS, 'echo in the page')) as {
+        sent: number;
+        received: number;
+        firstDiff: number;
+        stateAfterConnect: string;
+        clientStates: string[];
+        hasNet: boolean;
+        globals: Record<string, string>;
+        userAgent: string;
+      };
+      st.diagnostic(`${r.userAgent}: client ${r.clientStates.join(' → ')}`);
+      assert.match(r.userAgent, /Chrome\//, 'not running in Chromium');
+      assert.equal(r.sent, ECHO_BYTES);
+      assert.equal(r.received, ECHO_BYTES, 'echoed byte count');
+      assert.equal(r.firstDiff, -1, `echoed bytes differ from byte ${r.firstDiff}`);
+      assert.equal(r.stateAfterConnect, 'ESTABLISHED');
+      // The client's own trace: an active open goes SYN-SENT, then ESTABLISHED (RFC 9293 §3.5).
+      assert.deepEqual(r.clientStates.slice(0, 2), ['SYN-SENT', 'ESTABLISHED'], `client states: ${r.clientStates.join(' → ')}`);
+      // It closed first (writer.close()), so it went through FIN-WAIT and into TIME-WAIT (§3.6).
+      assert.ok(r.clientStates.includes('FIN-WAIT-1'), `client states: ${r.clientStates.join(' → ')}`);
+      assert.ok(r.clientStates.includes('TIME-WAIT'), `client states: ${r.clientStates.join(' → ')}`);
+      // The browser entry has no node:net layer, and nothing in the page polyfilled Node.
+      assert.equal(r.hasNet, false, 'stack.net should be absent in the browser build');
+      assert.deepEqual(r.globals, { process: 'undefined', Buffer: 'undefined', require: 'undefined' });
+      assert.deepEqual(pageErrors, []);
+    });
+
+    await t.test("the demo's handshake scenario runs in the page", async () => {
+      const r = (await withTimeout(
+        page.evaluate(`synackTest.scenario('handshake', { seed: 1 })`),
+        EVAL_TIMEOUT_MS,
+        'scenario in the page',
+      )) as {
+        ok: boolean;
+        summaryOk: boolean;
+        failedChecks: string[];
+        clientStates: string[];
+        serverStates: string[];
+        segments: number;
+        firstFlags: string[];
+        pcapBytes: number;
+      };
+      assert.equal(r.ok, true, `model.ok is false; failed checks: ${r.failedChecks.join('; ')}`);
+      assert.equal(r.summaryOk, true);
+      assert.deepEqual(r.firstFlags, ['SYN', 'SYN,ACK', 'ACK'], 'the 3-way handshake opens the ladder');
+      assert.deepEqual(r.clientStates.slice(0, 3), ['CLOSED', 'SYN-SENT', 'ESTABLISHED']);
+      assert.ok(r.clientStates.includes('TIME-WAIT'), `client states: ${r.clientStates.join(' → ')}`);
+      assert.equal(r.clientStates.at(-1), 'CLOSED', 'TIME-WAIT expires in the scenario');
+      assert.ok(r.serverStates.includes('LAST-ACK'), `server states: ${r.serverStates.join(' → ')}`);
+      // 3 handshake + request/reply (with ACKs) + 4 close segments at least.
+      assert.ok(r.segments >= 9, `only ${r.segments} segments`);
+      assert.ok(r.pcapBytes > 24, 'the capture has packets beyond its header');
+      assert.deepEqual(pageErrors, []);
+    });
+  } finally {
+    if (browser !== undefined) await withTimeout(browser.close(), 15_000, 'chromium close').catch(() => {});
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
