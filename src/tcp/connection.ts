@@ -118,6 +118,8 @@ export class Connection implements TcpConnection {
   private persistBackoff = 0;
   /** Consecutive expiries of the retransmission timer for the same data (RFC 9293 §3.8.3 R2). */
   private retries = 0;
+  /** The retransmission timer expired during the handshake (RFC 6298 (5.7)). */
+  private synTimedOut = false;
   private keepaliveProbes = 0;
   private keepaliveEnabled = false;
   private keepaliveDelay = 7_200_000;
@@ -227,6 +229,9 @@ export class Connection implements TcpConnection {
   private enterEstablished(cause: string, rfc: string): void {
     this.setState('ESTABLISHED', cause, rfc);
     this.cwnd = this.initialWindow();
+    // RFC 6298 (5.7): a SYN that timed out leaves no sample; start data transfer at RTO = 3 s.
+    if (this.synTimedOut) this.rtt.fallBackAfterSynTimeout();
+    this.retries = 0;
     this.pendingEvents |= EV_ESTABLISHED;
     if (this.closeRequested) {
       // RFC 9293 §3.10.4: a CLOSE queued in SYN-RECEIVED is processed once ESTABLISHED.
@@ -267,10 +272,7 @@ export class Connection implements TcpConnection {
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.rcvAdvRight = this.rcvNxt;
     this.takeSynOptions(seg);
-    this.sndWnd = seg.window;
-    this.maxSndWnd = this.sndWnd;
-    this.sndWl1 = seg.seq;
-    this.sndWl2 = iss;
+    this.takeWindow(seg);
     this.lastHeardAt = this.host.now();
     this.segsIn++;
     this.setState('SYN-RECEIVED', 'rcv SYN in LISTEN: SYN,ACK sent', 'RFC 9293 §3.10.7.2');
@@ -283,6 +285,14 @@ export class Connection implements TcpConnection {
     this.sndNxt = iss;
     this.sndMax = iss;
     this.sndBufSeq = seqAdd(iss, 1);
+  }
+
+  /** SND.WND = SEG.WND, SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK (RFC 9293 §3.10.7.3–4). */
+  private takeWindow(seg: TcpSegment): void {
+    this.sndWnd = seg.window;
+    this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
+    this.sndWl1 = seg.seq;
+    this.sndWl2 = seg.ack;
   }
 
   /** RFC 9293 §3.7.1, RFC 6691: the send MSS is the peer's option (or the default) bounded by ours. */
@@ -508,10 +518,7 @@ export class Connection implements TcpConnection {
     this.lastHeardAt = this.host.now();
     if (ackAcceptable) {
       this.ackAdvance(seg.ack);
-      this.sndWnd = seg.window;
-      this.maxSndWnd = this.sndWnd;
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = seg.ack;
+      this.takeWindow(seg);
       this.ackNeeded = true;
       this.enterEstablished('rcv SYN,ACK acceptable: ACK sent', 'RFC 9293 §3.10.7.3');
       // Data or FIN carried on the SYN,ACK continue at the sixth step.
@@ -542,10 +549,7 @@ export class Connection implements TcpConnection {
     // literal acceptability test would only ACK it; Linux makes the same exception.
     if (this.state === 'SYN-RECEIVED' && !this.passive && (f & (SYN | ACK | RST)) === (SYN | ACK) &&
       seqAdd(seg.seq, 1) === this.rcvNxt && seg.ack === this.sndNxt) {
-      this.sndWnd = seg.window;
-      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = seg.ack;
+      this.takeWindow(seg);
       this.lastHeardAt = this.host.now();
       this.ackAdvance(seg.ack);
       this.enterEstablished('rcv SYN,ACK in SYN-RECEIVED (simultaneous open)', 'RFC 9293 §3.5');
@@ -599,10 +603,7 @@ export class Connection implements TcpConnection {
 
     if (this.state === 'SYN-RECEIVED') {
       if (seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndNxt)) {
-        this.sndWnd = seg.window;
-        this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
-        this.sndWl1 = seg.seq;
-        this.sndWl2 = seg.ack;
+        this.takeWindow(seg);
         this.ackAdvance(seg.ack);
         this.enterEstablished('rcv ACK of SYN', 'RFC 9293 §3.10.7.4');
       } else {
@@ -635,7 +636,10 @@ export class Connection implements TcpConnection {
       if (rcvWnd === 0) return seq === this.rcvNxt;
       return seqLeq(this.rcvNxt, seq) && seqLt(seq, seqAdd(this.rcvNxt, rcvWnd));
     }
-    if (rcvWnd === 0) return false;
+    // RFC 9293 §3.10.7.4: with a zero window "special allowance should be made to accept valid
+    // ACKs, URGs, and RSTs": a segment at RCV.NXT is let through for its control fields; its text
+    // finds no room at the seventh step and is dropped there (and acknowledged).
+    if (rcvWnd === 0) return seq === this.rcvNxt;
     const end = seqAdd(seq, segLen - 1);
     const right = seqAdd(this.rcvNxt, rcvWnd);
     return (seqLeq(this.rcvNxt, seq) && seqLt(seq, right)) || (seqLeq(this.rcvNxt, end) && seqLt(end, right));
@@ -703,10 +707,7 @@ export class Connection implements TcpConnection {
     if (seqLeq(this.sndUna, ack) &&
       (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, ack)))) {
       const opened = seg.window > this.sndWnd;
-      this.sndWnd = seg.window;
-      this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
-      this.sndWl1 = seg.seq;
-      this.sndWl2 = ack;
+      this.takeWindow(seg);
       if (this.sndWnd > 0 && this.persistAt !== Infinity) {
         this.persistAt = Infinity;
         this.persistBackoff = 0;
@@ -714,6 +715,9 @@ export class Connection implements TcpConnection {
         if (opened) this.host.note(this, 'window reopened: persist timer stopped', 'RFC 9293 §3.8.6.1');
       }
     }
+    // A peer answering with a zero window is alive: it may keep the window closed indefinitely
+    // without the connection timing out (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
+    if (this.sndWnd === 0) this.retries = 0;
 
     const finAcked = this.closeRequested && seqGt(this.sndUna, this.finSeq);
     switch (this.state) {
@@ -896,7 +900,11 @@ export class Connection implements TcpConnection {
     if (fin && st !== 'CLOSED' && st !== 'LISTEN' && st !== 'SYN-SENT') {
       const finAt = seqAdd(dataSeq, seg.payload.length);
       if (finAt === this.rcvNxt) this.finArrives();
-      else if (seqGt(finAt, this.rcvNxt) && !this.finReceived) this.pendingFinSeq = finAt;
+      else if (seqGt(finAt, this.rcvNxt) && !this.finReceived) {
+        this.pendingFinSeq = finAt;
+        // RFC 5681 §4.2: an out-of-order segment (a bare FIN too) gets an immediate duplicate ACK.
+        this.ackNeeded = true;
+      }
     } else if (this.pendingFinSeq !== null && this.pendingFinSeq === this.rcvNxt) {
       this.finArrives();
     }
@@ -1006,6 +1014,8 @@ export class Connection implements TcpConnection {
         this.sndNxt = seqAdd(this.sndNxt, len + (finHere ? 1 : 0));
         this.sndMax = seqMax(this.sndMax, this.sndNxt);
         if (this.rtxAt === Infinity) this.armRtx();
+        // RFC 9293 §3.8.3 / RFC 5482: the user timeout runs from when data is first outstanding.
+        if (this.userTimeoutAt === Infinity) this.armUserTimeout();
         continue;
       }
       // No data pending: send the FIN if CLOSE was called and it is not out yet.
@@ -1119,6 +1129,13 @@ export class Connection implements TcpConnection {
       this.persistAt = Infinity;
       this.persistBackoff++;
       if (this.sndWnd === 0 && seqDiff(this.dataEnd(), this.sndNxt) > 0) {
+        // Unanswered probes count like retransmissions (Linux: tcp_retries2); any ACK from the
+        // peer resets the count, so a live receiver may keep its window closed indefinitely
+        // (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
+        if (++this.retries > this.config.dataRetries) {
+          this.enterClosed('zero-window probes unanswered', 'RFC 9293 §3.8.6.1', new TcpError('ETIMEDOUT', 'connection timed out'));
+          return;
+        }
         // Linux's zero-window probe: a segment with an old sequence number (SND.UNA − 1) that the
         // receiver must answer with an ACK carrying its current window (RFC 9293 §3.8.6.1, §3.10.7.4).
         this.host.note(this, 'zero window: persist probe', 'RFC 9293 §3.8.6.1');
@@ -1129,7 +1146,11 @@ export class Connection implements TcpConnection {
         this.output();
       }
     }
-    if (this.keepaliveAt <= now) {
+    if (this.keepaliveAt <= now && this.sndUna !== this.sndMax) {
+      // RFC 9293 §3.8.4 (MUST-26): keep-alives only when no sent data is outstanding; the
+      // retransmission timer is watching the peer. Look again one idle delay from now.
+      this.keepaliveAt = now + this.keepaliveDelay;
+    } else if (this.keepaliveAt <= now) {
       this.keepaliveAt = Infinity;
       if (this.keepaliveProbes >= KEEPALIVE_PROBES) {
         this.enterClosed('keep-alive: peer unresponsive', 'RFC 9293 §3.8.4', new TcpError('ETIMEDOUT', 'keep-alive timeout'));
@@ -1164,6 +1185,7 @@ export class Connection implements TcpConnection {
     this.rttSeq = null;
     if (this.state === 'SYN-SENT' || this.state === 'SYN-RECEIVED') {
       this.totalRetransmits++;
+      this.synTimedOut = true;
       this.host.note(this, `retransmission timeout: ${this.state === 'SYN-SENT' ? 'SYN' : 'SYN,ACK'} resent (RTO ${this.rtt.rto} ms next)`, 'RFC 6298 §5');
       this.sendSyn();
       return;

@@ -2,6 +2,8 @@
 
 // RFC 6298 (2.1): until a sample exists, RTO = 1 s.
 export const INITIAL_RTO_MS = 1000;
+// RFC 6298 (5.7): the RTO after a SYN timeout, when data transmission begins.
+export const SYN_TIMEOUT_FALLBACK_RTO_MS = 3000;
 // RFC 6298 (2.4) says a minimum of 1 s; Linux and most modern stacks use 200 ms (RFC 6298 allows
 // a lower bound "if needed"), which matters on LAN paths. We follow Linux.
 export const MIN_RTO_MS = 200;
@@ -39,6 +41,16 @@ export class RttEstimator {
     }
     this.baseRto = Math.min(Math.max(this.srtt + Math.max(G_MS, K * this.rttvar), MIN_RTO_MS), MAX_RTO_MS);
     // RFC 6298 (5.7)-ish: a new valid sample collapses the backoff.
+    this.backoff = 0;
+  }
+
+  /**
+   * RFC 6298 (5.7): if the timer expired while waiting for the SYN (or SYN,ACK) and no RTT sample
+   * exists, RTO is re-initialized to 3 s once data transmission begins.
+   */
+  fallBackAfterSynTimeout(): void {
+    if (this.hasSample) return;
+    this.baseRto = SYN_TIMEOUT_FALLBACK_RTO_MS;
     this.backoff = 0;
   }
 
