@@ -148,7 +148,6 @@ export class Connection implements TcpConnection {
   private pendingEvents = 0;
   private closedError: TcpError | null = null;
   private firing = false;
-  private challengeAcks = 0;
 
   // --- statistics for STATUS / tcpInfo
   private totalRetransmits = 0;
@@ -681,7 +680,6 @@ export class Connection implements TcpConnection {
       this.host.note(this, `challenge ACK suppressed by rate limit (${why})`, 'RFC 5961 §7');
       return;
     }
-    this.challengeAcks++;
     this.host.note(this, `challenge ACK: ${why}`, rfc);
     this.sendAck();
   }

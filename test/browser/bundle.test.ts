@@ -16,12 +16,12 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative, sep } from 'node:path';
+import { repoRoot } from '../support/repo.js';
 
 const CHROMIUM = process.env['SYNACK_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
@@ -72,18 +72,6 @@ interface Playwright {
 }
 
 // ------------------------------------------------------------------------------------------------
-
-/** The repo root: the nearest package.json named synack above this file (works from test/ and dist/test/). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'synack') return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('no package.json named synack above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
 
 const ROOT = repoRoot();
 const ENTRY = join(ROOT, 'test', 'browser', 'fixtures', 'entry.js');

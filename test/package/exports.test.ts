@@ -10,23 +10,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
+import { repoRoot } from '../support/repo.js';
 
 type NodeEntry = typeof import('../../src/index.node.js');
 type CoreEntry = typeof import('../../src/index.js');
-
-/** The repo root: the nearest package.json named synack above this file (works from test/ and dist/test/). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'synack') return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('no package.json named synack above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
 
 const ROOT = repoRoot();
 const DIST = join(ROOT, 'dist', 'src');
