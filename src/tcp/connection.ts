@@ -120,6 +120,8 @@ export class Connection implements TcpConnection {
   private retries = 0;
   /** The retransmission timer expired during the handshake (RFC 6298 (5.7)). */
   private synTimedOut = false;
+  /** Our SYN has been acknowledged (a CLOSE in SYN-RECEIVED can reach FIN-WAIT-1 before that). */
+  private handshakeDone = false;
   private keepaliveProbes = 0;
   private keepaliveEnabled = false;
   private keepaliveDelay = 7_200_000;
@@ -227,16 +229,35 @@ export class Connection implements TcpConnection {
 
   private enterEstablished(cause: string, rfc: string): void {
     this.setState('ESTABLISHED', cause, rfc);
-    this.cwnd = this.initialWindow();
-    // RFC 6298 (5.7): a SYN that timed out leaves no sample; start data transfer at RTO = 3 s.
-    if (this.synTimedOut) this.rtt.fallBackAfterSynTimeout();
-    this.retries = 0;
-    this.pendingEvents |= EV_ESTABLISHED;
+    this.handshakeComplete();
     if (this.closeRequested) {
       // RFC 9293 §3.10.4: a CLOSE queued in SYN-RECEIVED is processed once ESTABLISHED.
       this.finSeq = this.dataEnd();
       this.setState('FIN-WAIT-1', 'user CLOSE (queued in SYN-RECEIVED)', 'RFC 9293 §3.10.4');
     }
+  }
+
+  /** The ACK of our SYN arrived in SYN-RECEIVED, or in FIN-WAIT-1 after a CLOSE there. */
+  private completeHandshakeIn(cause: string, rfc: string, ack: number): void {
+    if (this.state === 'SYN-RECEIVED') {
+      this.enterEstablished(cause, rfc);
+      return;
+    }
+    this.handshakeComplete();
+    this.host.note(this, `${cause} (in ${this.state})`, rfc);
+    if (this.state === 'FIN-WAIT-1' && seqGt(ack, this.finSeq)) {
+      this.setState('FIN-WAIT-2', 'rcv ACK of SYN and FIN', 'RFC 9293 §3.10.7.4');
+    }
+  }
+
+  /** Our SYN is acknowledged: start the data-transfer machinery and tell the user. */
+  private handshakeComplete(): void {
+    this.handshakeDone = true;
+    this.cwnd = this.initialWindow();
+    // RFC 6298 (5.7): a SYN that timed out leaves no sample; start data transfer at RTO = 3 s.
+    if (this.synTimedOut) this.rtt.fallBackAfterSynTimeout();
+    this.retries = 0;
+    this.pendingEvents |= EV_ESTABLISHED;
   }
 
   private enterTimeWait(cause: string): void {
@@ -395,8 +416,14 @@ export class Connection implements TcpConnection {
         this.enterClosed('user CLOSE in SYN-SENT', 'RFC 9293 §3.10.4', null);
         return;
       case 'SYN-RECEIVED':
-        // Queued until ESTABLISHED (RFC 9293 §3.10.4).
+        // RFC 9293 §3.10.4: with nothing queued, send FIN now and enter FIN-WAIT-1; otherwise the
+        // CLOSE waits for ESTABLISHED.
         this.closeRequested = true;
+        if (this.sendBuf.length === 0) {
+          this.finSeq = this.dataEnd();
+          this.setState('FIN-WAIT-1', 'user CLOSE in SYN-RECEIVED: FIN sent', 'RFC 9293 §3.10.4');
+          this.output();
+        }
         return;
       case 'ESTABLISHED':
         this.closeRequested = true;
@@ -546,12 +573,12 @@ export class Connection implements TcpConnection {
     // Simultaneous open (RFC 9293 §3.5 Figure 8): in SYN-RECEIVED reached from SYN-SENT, the peer's
     // SYN,ACK acknowledges our SYN and completes the handshake. Its SYN lies left of RCV.NXT, so the
     // literal acceptability test would only ACK it; Linux makes the same exception.
-    if (this.state === 'SYN-RECEIVED' && !this.passive && (f & (SYN | ACK | RST)) === (SYN | ACK) &&
-      seqAdd(seg.seq, 1) === this.rcvNxt && seg.ack === this.sndNxt) {
+    if (!this.handshakeDone && !this.passive && (f & (SYN | ACK | RST)) === (SYN | ACK) &&
+      seqAdd(seg.seq, 1) === this.rcvNxt && seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndMax)) {
       this.takeWindow(seg);
       this.lastHeardAt = this.host.now();
       this.ackAdvance(seg.ack);
-      this.enterEstablished('rcv SYN,ACK in SYN-RECEIVED (simultaneous open)', 'RFC 9293 §3.5');
+      this.completeHandshakeIn('rcv SYN,ACK in SYN-RECEIVED (simultaneous open)', 'RFC 9293 §3.5', seg.ack);
       return;
     }
 
@@ -600,11 +627,11 @@ export class Connection implements TcpConnection {
     this.keepaliveProbes = 0;
     this.armKeepalive();
 
-    if (this.state === 'SYN-RECEIVED') {
-      if (seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndNxt)) {
+    if (!this.handshakeDone) {
+      if (seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndMax)) {
         this.takeWindow(seg);
         this.ackAdvance(seg.ack);
-        this.enterEstablished('rcv ACK of SYN', 'RFC 9293 §3.10.7.4');
+        this.completeHandshakeIn('rcv ACK of SYN', 'RFC 9293 §3.10.7.4', seg.ack);
       } else {
         // <SEQ=SEG.ACK><CTL=RST>
         this.sendReset(seg.ack);
@@ -1181,9 +1208,18 @@ export class Connection implements TcpConnection {
     // RFC 6298 (5.5): back off; (5.4): retransmit the earliest unacknowledged segment.
     this.rtt.backOff();
     this.rttSeq = null;
-    if (this.state === 'SYN-SENT' || this.state === 'SYN-RECEIVED') {
+    if (!this.handshakeDone) {
       this.totalRetransmits++;
       this.synTimedOut = true;
+      if (this.closeRequested && this.state === 'FIN-WAIT-1') {
+        // SYN,ACK and then the FIN of a CLOSE made in SYN-RECEIVED go again.
+        this.sndNxt = seqAdd(this.iss, 1);
+        this.host.note(this, 'retransmission timeout: SYN,ACK and FIN resent', 'RFC 6298 §5');
+        this.emit(this.iss, SYN | ACK, EMPTY, { mss: this.rcvMss });
+        this.sendData();
+        this.armRtx();
+        return;
+      }
       this.host.note(this, `retransmission timeout: ${this.state === 'SYN-SENT' ? 'SYN' : 'SYN,ACK'} resent (RTO ${this.rtt.rto} ms next)`, 'RFC 6298 §5');
       this.sendSyn();
       return;

@@ -433,12 +433,39 @@ describe('SYN-RECEIVED (simultaneous open, RFC 9293 §3.5 Figure 8)', () => {
     assert.equal(r.conn.state, 'SYN-RECEIVED');
   });
 
-  test('CLOSE with nothing queued: FIN now, FIN-WAIT-1 (§3.10.4 SYN-RECEIVED)', {
-    todo: 'CLOSE in SYN-RECEIVED is always queued until ESTABLISHED; RFC 9293 §3.10.4 (and Linux) send the FIN at once when no data is pending',
-  }, () => {
+  test('CLOSE with nothing queued: FIN now, FIN-WAIT-1 (§3.10.4 SYN-RECEIVED)', () => {
     const r = synReceivedSimultaneous();
     r.conn.close();
     assert.equal(r.conn.state, 'FIN-WAIT-1');
     expectSent(r, [out('FIN,ACK', 1001, 5001, 1024)]);
+  });
+
+  test('after CLOSE in SYN-RECEIVED, an ACK of SYN and FIN completes the handshake and reaches FIN-WAIT-2', () => {
+    const r = synReceivedSimultaneous();
+    r.conn.close();
+    r.host.take();
+    send(r, { seq: 5001, ack: 1002, flags: ACK });
+    expectSent(r, []);
+    assert.equal(r.conn.state, 'FIN-WAIT-2');
+    assert.ok(r.host.events.includes('established'), 'the user hears the handshake completed');
+  });
+
+  test('after CLOSE in SYN-RECEIVED, an ACK of the SYN only leaves FIN-WAIT-1 and the FIN outstanding', () => {
+    const r = synReceivedSimultaneous();
+    r.conn.close();
+    r.host.take();
+    send(r, { seq: 5001, ack: 1001, flags: ACK });
+    expectSent(r, []);
+    assert.equal(r.conn.state, 'FIN-WAIT-1');
+    assert.notEqual(r.conn.deadline, Infinity, 'the FIN is still timed');
+  });
+
+  test('after CLOSE in SYN-RECEIVED, the RTO resends the SYN,ACK and then the FIN (RFC 6298 §5)', () => {
+    const r = synReceivedSimultaneous();
+    r.conn.close();
+    r.host.take();
+    fireNext(r);
+    expectSent(r, [out('SYN,ACK', 1000, 5001, 1024), out('FIN,ACK', 1001, 5001, 1024)]);
+    assert.equal(r.conn.state, 'FIN-WAIT-1');
   });
 });
