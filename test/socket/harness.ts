@@ -135,3 +135,23 @@ export function collect(s: NodeJS.ReadableStream): Promise<Buffer> {
     s.on('error', reject);
   });
 }
+
+/** Read a WHATWG readable to its end, as one array. */
+export async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  const reader = r.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    n += value.length;
+  }
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

@@ -2,26 +2,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectStream, listenStream } from '../../src/socket/streams.js';
 import type { StreamConnection } from '../../src/socket/streams.js';
-import { FAMILIES, MODES, pattern, twoStacks } from './harness.js';
+import { FAMILIES, MODES, pattern, readAll, twoStacks } from './harness.js';
 
-async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  const reader = r.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    n += value.length;
-  }
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
-}
 
 function equalBytes(x: Uint8Array, y: Uint8Array): boolean {
   return Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(
