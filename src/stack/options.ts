@@ -16,8 +16,24 @@ export interface StackOptions {
   seed?: number;
   /** Send buffer bytes per connection (default 256 KiB). */
   sendBufferSize?: number;
-  /** Receive buffer bytes per connection; the advertised window is its free space (default 64 KiB). */
+  /**
+   * Initial receive buffer bytes per connection; the advertised window is its free space (default
+   * 64 KiB). It grows with the bandwidth-delay product up to `receiveBufferMax` (auto-tuning).
+   */
   receiveBufferSize?: number;
+  /** Largest receive buffer auto-tuning may grow to (default 6 MiB, Linux tcp_rmem[2]); it also
+   *  sets the window scale offered in the SYN (RFC 7323 §2.3). */
+  receiveBufferMax?: number;
+  /** Largest send buffer auto-tuning may grow to (default 4 MiB, Linux tcp_wmem[2]). */
+  sendBufferMax?: number;
+  /** Congestion control algorithm (default 'cubic', RFC 9438; or 'newreno', RFC 5681/6582). */
+  congestionControl?: 'cubic' | 'newreno';
+  /** Offer and accept window scaling, SACK and timestamps (RFC 7323, RFC 2018). Default true for each. */
+  windowScaling?: boolean;
+  sack?: boolean;
+  timestamps?: boolean;
+  /** Delayed ACKs (RFC 5681 §4.2, RFC 9293 §3.8.6.3): timer in ms, 0 disables (default 40, like Linux's minimum). */
+  delayedAckMs?: number;
   /** SYN retransmissions before ETIMEDOUT (default 6, like Linux tcp_syn_retries). */
   synRetries?: number;
   /** Data retransmissions before ETIMEDOUT (default 15, like Linux tcp_retries2). */

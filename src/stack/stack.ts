@@ -143,6 +143,13 @@ export class Stack {
       dataRetries: options.dataRetries ?? 15,
       sendBufferSize: options.sendBufferSize ?? 256 * 1024,
       receiveBufferSize: options.receiveBufferSize ?? 64 * 1024,
+      receiveBufferMax: Math.max(options.receiveBufferMax ?? 6 * 1024 * 1024, options.receiveBufferSize ?? 0),
+      sendBufferMax: Math.max(options.sendBufferMax ?? 4 * 1024 * 1024, options.sendBufferSize ?? 0),
+      windowScaling: options.windowScaling ?? true,
+      timestamps: options.timestamps ?? true,
+      sack: options.sack ?? true,
+      delayedAckMs: options.delayedAckMs ?? 40,
+      congestionControl: options.congestionControl ?? 'cubic',
     };
     this.ttl = options.ttl ?? 64;
     this.challengeAckLimit = options.challengeAckLimit ?? 1000;

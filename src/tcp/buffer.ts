@@ -2,20 +2,68 @@
  * Byte ring buffers for the send and receive queues. Storage is allocated on first use and released
  * when the buffer drains, so an idle connection holds no buffer memory (DESIGN: lazy buffers).
  */
+/**
+ * Storage given back by drained buffers, kept for reuse by size: a bulk transfer drains and refills
+ * its buffers thousands of times a second, and allocating (and zeroing) megabytes each time would
+ * cost more than the transfer. Bounded in total, so idle connections still hold nothing.
+ */
+const POOL_LIMIT_BYTES = 32 * 1024 * 1024;
+const pool = new Map<number, Uint8Array[]>();
+let pooledBytes = 0;
+
+function allocate(size: number): Uint8Array {
+  const list = pool.get(size);
+  const reused = list?.pop();
+  if (reused !== undefined) {
+    pooledBytes -= size;
+    return reused;
+  }
+  return new Uint8Array(size);
+}
+
+function recycle(buf: Uint8Array): void {
+  if (buf.length > POOL_LIMIT_BYTES) return;
+  if (pooledBytes + buf.length > POOL_LIMIT_BYTES) {
+    // Full (of sizes nobody asks for any more, typically): start over.
+    pool.clear();
+    pooledBytes = 0;
+  }
+  let list = pool.get(buf.length);
+  if (list === undefined) pool.set(buf.length, (list = []));
+  list.push(buf);
+  pooledBytes += buf.length;
+}
+
 export class ByteRing {
   private buf: Uint8Array | null = null;
   private head = 0;
   /** Bytes stored, starting at `head`. */
   length = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(public capacity: number) {}
+
+  /**
+   * Grow to `capacity` bytes (auto-tuning). Everything stored, and whatever was written ahead of the
+   * end for reassembly, keeps its offset. Storage that is not allocated yet stays unallocated.
+   */
+  grow(capacity: number): void {
+    if (capacity <= this.capacity) return;
+    if (this.buf !== null) {
+      const next = allocate(capacity);
+      this.copyOut(0, this.capacity, next);
+      recycle(this.buf);
+      this.buf = next;
+      this.head = 0;
+    }
+    this.capacity = capacity;
+  }
 
   get free(): number {
     return this.capacity - this.length;
   }
 
   private storage(): Uint8Array {
-    if (this.buf === null) this.buf = new Uint8Array(this.capacity);
+    if (this.buf === null) this.buf = allocate(this.capacity);
     return this.buf;
   }
 
@@ -85,6 +133,7 @@ export class ByteRing {
   /** Free the storage when nothing is stored and nothing is pending past the end. */
   release(): void {
     if (this.length === 0) {
+      if (this.buf !== null) recycle(this.buf);
       this.buf = null;
       this.head = 0;
     }

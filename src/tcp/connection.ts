@@ -5,13 +5,16 @@
  * expiry (`onTimer`), each at the host's current time. Outputs: segments handed to
  * `host.transmit`, state changes with their cause, and user events. Nothing here does I/O.
  */
-import { ACK, FIN, PSH, RST, SYN, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
+import { ACK, FIN, PSH, RST, SYN, tcpOptionsLength, type TcpOptions, type TcpSegment } from '../wire/tcp.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLeq, seqLt, seqMax } from '../wire/seq.js';
 import { ByteRing } from './buffer.js';
 import { RttEstimator, MAX_RTO_MS } from './rto.js';
 import { isSynchronized, type TcpState } from './state.js';
 import { TcpError, type ConnectionEvents, type TcpConnection, type TcpInfo } from './user.js';
 import { Reassembly } from './reassembly.js';
+import { Scoreboard, MAX_RECORDS, DUP_THRESH, type SentSegment } from './scoreboard.js';
+import { createCongestionControl } from './cc/index.js';
+import type { CongestionControl, CongestionControlName } from './cc/types.js';
 
 /** What a connection needs from the stack around it. */
 export interface ConnectionHost {
@@ -40,6 +43,23 @@ export interface ConnectionConfig {
   linkMss: number;
   /** RFC 9293 §3.7.1 / RFC 6691: the send MSS when the peer sends no MSS option (536 v4, 1220 v6). */
   defaultMss: number;
+  /** Auto-tuning caps (bytes); the receive cap also chooses the window scale we offer. */
+  receiveBufferMax: number;
+  sendBufferMax: number;
+  /** Offer (and accept) RFC 7323 window scaling and timestamps and RFC 2018 SACK. */
+  windowScaling: boolean;
+  timestamps: boolean;
+  sack: boolean;
+  /** Delayed-ACK timer in ms (RFC 5681 §4.2: at most 500; RFC 9293 §3.8.6.3); 0 ACKs every segment at once. */
+  delayedAckMs: number;
+  congestionControl: CongestionControlName;
+}
+
+/** RFC 7323 §2.3: the shift we offer — the smallest that lets the window cover `bufferMax` (≤ 14). */
+export function windowScaleFor(bufferMax: number): number {
+  let shift = 0;
+  while (shift < MAX_WSCALE && MAX_UNSCALED_WINDOW * 2 ** shift < bufferMax) shift++;
+  return shift;
 }
 
 // RFC 9293 §3.8.3 / Linux: the SYN-ACK is retried 5 times before a half-open connection is dropped.
@@ -51,6 +71,26 @@ const KEEPALIVE_PROBES = 9;
 const INITIAL_WINDOW_SEGMENTS = 10;
 // The largest window representable without window scaling (RFC 9293 §3.1).
 const MAX_UNSCALED_WINDOW = 65535;
+// RFC 7323 §2.3: a shift count above 14 is used as 14.
+const MAX_WSCALE = 14;
+// RFC 7323 §3.2: the timestamp option with its two NOPs takes 12 bytes of every segment.
+const TS_OPTION_LENGTH = 12;
+// RFC 7323 §5.5: TS.Recent is not trusted for PAWS after 24 days idle.
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+// RFC 8985 §7.2: the worst-case delayed-ACK time added to a probe timeout when one segment is out.
+const WC_DEL_ACK_MS = 200;
+// RFC 8985 §7.2 (and Linux): the probe timeout is never shorter than this.
+const MIN_PTO_MS = 10;
+// RFC 8985 §7.2: the probe timeout before any RTT sample.
+const INITIAL_PTO_MS = 1000;
+
+/** RFC 7323 §5.2: timestamp comparison modulo 2^32 ("a < b" in the sense of sequence numbers). */
+function tsLt(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/** Where the connection is in loss recovery (like Linux's Open / Recovery / Loss). */
+type RecoveryState = 'open' | 'recovery' | 'loss';
 
 // User events, gathered during processing and delivered once the segments it caused are out
 // (so the ACK of a SYN,ACK leaves before the application is woken, as in Linux).
@@ -85,6 +125,19 @@ export class Connection implements TcpConnection {
   sndWl2 = 0;
   /** RFC 5961 §5.2: the largest window the peer has offered. */
   maxSndWnd = 0;
+  /** RFC 7323 §2: shift applied to the peer's window field / to ours (0 unless both SYNs had WS). */
+  private sndWscale = 0;
+  private rcvWscale = 0;
+  /** What both SYNs agreed on (RFC 7323 §2.2, §3.2; RFC 2018 §2). */
+  private wsOk = false;
+  private sackOk = false;
+  private tsOk = false;
+  /** RFC 7323 §4.3: TS.Recent, when it was taken, and Last.ACK.sent. */
+  private tsRecent = 0;
+  private tsRecentAt = -Infinity;
+  private lastAckSent = 0;
+  /** RFC 7323 §5.4: a per-connection offset so the timestamp clock reveals nothing. */
+  private tsOffset = 0;
   /** The send MSS: the peer's MSS option bounded by our link (RFC 9293 §3.7.1). */
   sndMss: number;
 
@@ -101,6 +154,19 @@ export class Connection implements TcpConnection {
   private sndBufSeq = 0;
   private readonly recvBuf: ByteRing;
   private readonly reasm = new Reassembly();
+  /** Sequence numbers inside the out-of-order blocks most recently received, newest first (RFC 2018 §4). */
+  private sackRecent: number[] = [];
+  /** A duplicate just received, to report as the first SACK block of the next ACK (RFC 2883). */
+  private dsack: [number, number] | null = null;
+  /** Receive-buffer auto-tuning: bytes the application read since `rcvSpaceAt`. */
+  private rcvCopied = 0;
+  private rcvSpaceAt = 0;
+  /** Receiver-side RTT estimate from echoed timestamps (ms; 0 when none), for auto-tuning. */
+  private rcvRtt = 0;
+  /** The largest segment received so far: the "full-sized segment" of RFC 5681 §4.2. */
+  private rcvSegMax = 536;
+  /** In-order bytes received and not yet acknowledged (delayed ACK). */
+  private unackedBytes = 0;
   /** The peer's FIN seen out of order: its sequence number. */
   private pendingFinSeq: number | null = null;
 
@@ -115,6 +181,11 @@ export class Connection implements TcpConnection {
   private timeWaitAt = Infinity;
   private keepaliveAt = Infinity;
   private userTimeoutAt = Infinity;
+  /** Delayed ACK (RFC 5681 §4.2), RACK reordering timer (RFC 8985 §6.2), tail loss probe (§7). */
+  private delackAt = Infinity;
+  private reoAt = Infinity;
+  private tlpAt = Infinity;
+  private tlpOutstanding = false;
   private persistBackoff = 0;
   /** Consecutive expiries of the retransmission timer for the same data (RFC 9293 §3.8.3 R2). */
   private retries = 0;
@@ -132,16 +203,28 @@ export class Connection implements TcpConnection {
   private rttSeq: number | null = null;
   private rttSentAt = 0;
 
-  // --- congestion control (RFC 5681: slow start, congestion avoidance, fast retransmit/recovery)
-  cwnd = 0;
-  ssthresh = 0x7fffffff;
-  private dupAcks = 0;
-  private inRecovery = false;
-  private recover = 0;
-  /** The highest sequence number sent so far (retransmission after RTO rewinds sndNxt). */
+  // --- loss recovery and congestion control
+  /** The retransmission queue with its SACK marks and RACK state (RFC 6675, RFC 8985). */
+  private readonly sb = new Scoreboard();
+  private readonly cc: CongestionControl;
+  private recovery: RecoveryState = 'open';
+  /** RFC 6675 RecoveryPoint / RFC 6582 "recover": SND.MAX when loss recovery began. */
+  private recoveryPoint = 0;
+  /** Without SACK, each duplicate ACK stands for one segment that left the network (RFC 5681 §3.2). */
+  private renoDupAcks = 0;
+  /** The highest sequence number sent so far (SND.NXT, which retransmissions never move back). */
   private sndMax = 0;
   /** Whether cwnd (not the peer's window or the application) limited sending since the last ACK. */
   private cwndLimited = false;
+  private lastSendAt = 0;
+  private recoveries = 0;
+  private rtoCount = 0;
+  private tlpCount = 0;
+  private pawsDrops = 0;
+
+  /** Reused for the options of every non-SYN segment (no allocation per segment). */
+  private readonly outOptions: TcpOptions = {};
+  private readonly outTs = { val: 0, ecr: 0 };
 
   private noDelay = false;
   private ackNeeded = false;
@@ -174,6 +257,31 @@ export class Connection implements TcpConnection {
     this.recvBuf = new ByteRing(config.receiveBufferSize);
     this.rcvMss = config.linkMss;
     this.sndMss = Math.min(config.defaultMss, config.linkMss);
+    this.cc = createCongestionControl(config.congestionControl);
+  }
+
+  /** cwnd in bytes (0 until the handshake completes). */
+  get cwnd(): number {
+    return this.handshakeDone ? this.cc.cwnd : 0;
+  }
+
+  get ssthresh(): number {
+    return this.cc.ssthresh;
+  }
+
+  /** Payload bytes per full-sized segment: the send MSS less the timestamp option (RFC 6691 §2). */
+  private get effMss(): number {
+    return Math.max(1, this.sndMss - (this.tsOk ? TS_OPTION_LENGTH : 0));
+  }
+
+  /** RFC 6675 pipe; without SACK, duplicate ACKs count as segments that left (RFC 5681 §3.2 (4)). */
+  private pipe(): number {
+    return Math.max(0, this.sb.pipe - this.renoDupAcks * this.effMss);
+  }
+
+  /** Our timestamp clock: ms (RFC 7323 §5.4 allows 1 ms to 1 s per tick) plus the offset. */
+  private tsNow(): number {
+    return this.tsAt(this.host.now());
   }
 
   // ======================================================================== state changes
@@ -188,6 +296,8 @@ export class Connection implements TcpConnection {
   /** Enter CLOSED: forget timers and buffers, tell the user once, and let the stack release us. */
   private enterClosed(cause: string, rfc: string, error: TcpError | null): void {
     this.rtxAt = this.persistAt = this.timeWaitAt = this.keepaliveAt = this.userTimeoutAt = Infinity;
+    this.delackAt = this.reoAt = this.tlpAt = Infinity;
+    this.sb.clear();
     this.setState('CLOSED', cause, rfc);
     this.sendBuf.consume(this.sendBuf.length);
     this.sendBuf.release();
@@ -253,7 +363,8 @@ export class Connection implements TcpConnection {
   /** Our SYN is acknowledged: start the data-transfer machinery and tell the user. */
   private handshakeComplete(): void {
     this.handshakeDone = true;
-    this.cwnd = this.initialWindow();
+    this.cc.init(this.effMss, this.initialWindow(), this.host.now());
+    this.rcvSpaceAt = this.host.now();
     // RFC 6298 (5.7): a SYN that timed out leaves no sample; start data transfer at RTO = 3 s.
     if (this.synTimedOut) this.rtt.fallBackAfterSynTimeout();
     this.retries = 0;
@@ -262,6 +373,8 @@ export class Connection implements TcpConnection {
 
   private enterTimeWait(cause: string): void {
     this.rtxAt = this.persistAt = this.keepaliveAt = this.userTimeoutAt = Infinity;
+    this.delackAt = this.reoAt = this.tlpAt = Infinity;
+    this.sb.clear();
     this.setState('TIME-WAIT', cause, 'RFC 9293 §3.10.7.4');
     // RFC 9293 §3.4.2: wait 2×MSL so old duplicates die and a lost last ACK can be repeated.
     this.timeWaitAt = this.host.now() + 2 * this.config.mslMs;
@@ -270,7 +383,8 @@ export class Connection implements TcpConnection {
 
   private initialWindow(): number {
     // RFC 6928 §2: min(10*MSS, max(2*MSS, 14600)).
-    return Math.min(INITIAL_WINDOW_SEGMENTS * this.sndMss, Math.max(2 * this.sndMss, 14600));
+    const mss = this.effMss;
+    return Math.min(INITIAL_WINDOW_SEGMENTS * mss, Math.max(2 * mss, 14600));
   }
 
   // ======================================================================== OPEN
@@ -305,25 +419,67 @@ export class Connection implements TcpConnection {
     this.sndNxt = iss;
     this.sndMax = iss;
     this.sndBufSeq = seqAdd(iss, 1);
+    this.sb.reset(this.sndBufSeq);
+    // RFC 7323 §5.4: start the timestamp clock at an unpredictable value (derived from the ISN,
+    // itself a keyed hash of the connection, RFC 6528).
+    this.tsOffset = Math.imul(iss ^ 0x5bd1e995, 0x27d4eb2d) >>> 0;
   }
 
-  /** SND.WND = SEG.WND, SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK (RFC 9293 §3.10.7.3–4). */
+  /**
+   * SND.WND = SEG.WND, SND.WL1 = SEG.SEQ, SND.WL2 = SEG.ACK (RFC 9293 §3.10.7.3–4). The window of
+   * a SYN is never scaled (RFC 7323 §2.2).
+   */
   private takeWindow(seg: TcpSegment): void {
-    this.sndWnd = seg.window;
+    this.sndWnd = seg.flags & SYN ? seg.window : seg.window * 2 ** this.sndWscale;
     this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
   }
 
-  /** RFC 9293 §3.7.1, RFC 6691: the send MSS is the peer's option (or the default) bounded by ours. */
+  /**
+   * The peer's SYN: the send MSS is its option (or the default) bounded by ours (RFC 9293 §3.7.1,
+   * RFC 6691), and each of window scaling, SACK and timestamps is in effect only if both SYNs carry
+   * it (RFC 7323 §2.2, §3.2; RFC 2018 §2). In SYN-SENT this is the SYN,ACK, answering our offer; in
+   * LISTEN the SYN, which our SYN,ACK will answer with the same set.
+   */
   private takeSynOptions(seg: TcpSegment): void {
-    const peer = seg.options.mss ?? this.config.defaultMss;
+    const o = seg.options;
+    const peer = o.mss ?? this.config.defaultMss;
     this.sndMss = Math.max(1, Math.min(peer, this.config.linkMss));
+    this.wsOk = this.config.windowScaling && o.wscale !== undefined;
+    if (this.wsOk) {
+      // RFC 7323 §2.3: a shift above 14 is treated as 14.
+      const peerShift = o.wscale!;
+      if (peerShift > MAX_WSCALE) this.host.note(this, `peer window scale ${peerShift} > 14: using 14`, 'RFC 7323 §2.3');
+      this.sndWscale = Math.min(peerShift, MAX_WSCALE);
+      this.rcvWscale = windowScaleFor(this.config.receiveBufferMax);
+    } else {
+      this.sndWscale = this.rcvWscale = 0;
+    }
+    this.sackOk = this.config.sack && o.sackPermitted === true;
+    this.tsOk = this.config.timestamps && o.timestamp !== undefined;
+    if (this.tsOk) {
+      this.tsRecent = o.timestamp!.val;
+      this.tsRecentAt = this.host.now();
+    }
+  }
+
+  /** Options of our SYN (all we support) or SYN,ACK (what the peer's SYN offered). */
+  private synOptions(): TcpOptions {
+    const offer = this.state === 'SYN-SENT';
+    const c = this.config;
+    const o: TcpOptions = { mss: this.rcvMss };
+    if (c.sack && (offer || this.sackOk)) o.sackPermitted = true;
+    if (c.timestamps && (offer || this.tsOk)) {
+      o.timestamp = { val: this.tsNow(), ecr: this.tsOk ? this.tsRecent : 0 };
+    }
+    if (c.windowScaling && (offer || this.wsOk)) o.wscale = windowScaleFor(c.receiveBufferMax);
+    return o;
   }
 
   private sendSyn(): void {
     const flags = this.state === 'SYN-SENT' ? SYN : SYN | ACK;
-    this.emit(this.iss, flags, EMPTY, { mss: this.rcvMss });
+    this.emit(this.iss, flags, EMPTY, this.synOptions());
     if (seqGeq(this.sndNxt, seqAdd(this.iss, 1)) === false) this.sndNxt = seqAdd(this.iss, 1);
     this.sndMax = seqMax(this.sndMax, this.sndNxt);
     if (this.rttSeq === null && this.retries === 0) {
@@ -355,7 +511,8 @@ export class Connection implements TcpConnection {
       throw new TcpError('EPIPE', this.closeRequested ? 'connection closing' : `cannot send in ${this.state}`);
     }
     const n = this.sendBuf.push(data);
-    if (n < data.length) this.wantWritable = true;
+    // 'writable' follows a write that did not fit, or one that filled the buffer exactly.
+    if (n < data.length || this.sendBuf.free === 0) this.wantWritable = true;
     if (n > 0) this.output();
     this.fireEvents();
     return n;
@@ -366,6 +523,7 @@ export class Connection implements TcpConnection {
     if (have === 0) return null;
     const out = this.recvBuf.shift(max === undefined ? have : Math.max(0, max));
     if (this.recvBuf.length === 0 && this.reasm.empty) this.recvBuf.release();
+    this.tuneReceiveBuffer(out.length);
     // Window update after a read: RFC 9293 §3.8.6.2.2 allows one once the window has grown by
     // min(RCV.BUFF/2, MSS); like Linux (tcp_cleanup_rbuf) we send it only when that also at least
     // doubles what the peer last heard, so a steady reader does not double the ACK count.
@@ -378,6 +536,31 @@ export class Connection implements TcpConnection {
     }
     this.fireEvents();
     return out;
+  }
+
+  /**
+   * Receive-buffer auto-tuning (Linux's dynamic right-sizing, tcp_rcv_space_adjust): once per RTT,
+   * if the application read more than a quarter of the buffer in that RTT, grow the buffer to four
+   * times that amount — twice what the sender moves per RTT, and twice again so slow start can
+   * double — up to the configured maximum. Only with window scaling can the window follow.
+   */
+  private tuneReceiveBuffer(n: number): void {
+    if (!this.wsOk) return;
+    this.rcvCopied += n;
+    const now = this.host.now();
+    const rtt = Math.max(this.rcvRtt > 0 ? this.rcvRtt : this.rtt.srtt, 1);
+    if (now - this.rcvSpaceAt < rtt) return;
+    // Powers of two: few distinct sizes, so drained buffers are reused (buffer.ts pool).
+    const want = Math.min(2 ** Math.ceil(Math.log2(Math.max(4 * this.rcvCopied, 1))), this.config.receiveBufferMax);
+    if (want > this.recvBuf.capacity) this.recvBuf.grow(want);
+    this.rcvCopied = 0;
+    this.rcvSpaceAt = now;
+  }
+
+  /** Send-buffer auto-tuning (Linux tcp_sndbuf_expand): room for two congestion windows. */
+  private tuneSendBuffer(): void {
+    const want = Math.min(2 ** Math.ceil(Math.log2(Math.max(2 * this.cc.cwnd, 1))), this.config.sendBufferMax);
+    if (want > this.sendBuf.capacity) this.sendBuf.grow(want);
   }
 
   setNoDelay(noDelay: boolean): void {
@@ -477,7 +660,7 @@ export class Connection implements TcpConnection {
       rttvar: this.rtt.rttvar,
       cwnd: this.cwnd,
       ssthresh: this.ssthresh,
-      sndMss: this.sndMss,
+      sndMss: this.effMss,
       rcvMss: this.rcvMss,
       sndWnd: this.sndWnd,
       rcvWnd: this.advertisableWindow(),
@@ -488,6 +671,22 @@ export class Connection implements TcpConnection {
       irs: this.irs,
       retransmits: this.retries,
       totalRetransmits: this.totalRetransmits,
+      congestionControl: this.cc.name,
+      caState: this.recovery,
+      pipe: this.pipe(),
+      sacked: this.sb.sackedBytes,
+      lost: this.sb.lostBytes,
+      recoveries: this.recoveries,
+      rtoExpirations: this.rtoCount,
+      tailLossProbes: this.tlpCount,
+      dsacksReceived: this.sb.dsacks,
+      reorderingSeen: this.sb.reorderingSeen,
+      pawsDrops: this.pawsDrops,
+      windowScaling: this.wsOk ? { snd: this.sndWscale, rcv: this.rcvWscale } : null,
+      sack: this.sackOk,
+      timestamps: this.tsOk,
+      sndBufSize: this.sendBuf.capacity,
+      rcvBufSize: this.recvBuf.capacity,
       bytesAcked: this.bytesAcked,
       bytesReceived: this.bytesReceived,
       bytesSent: this.bytesSent,
@@ -543,6 +742,7 @@ export class Connection implements TcpConnection {
     this.takeSynOptions(seg);
     this.lastHeardAt = this.host.now();
     if (ackAcceptable) {
+      this.rttSampleFrom(seg, seg.ack);
       this.ackAdvance(seg.ack);
       this.takeWindow(seg);
       this.ackNeeded = true;
@@ -566,7 +766,7 @@ export class Connection implements TcpConnection {
     // A retransmitted SYN in SYN-RECEIVED means our SYN,ACK was lost: repeat it (as Linux does).
     if (this.state === 'SYN-RECEIVED' && (f & SYN) && !(f & (ACK | RST)) && seg.seq === this.irs) {
       this.host.note(this, 'duplicate SYN in SYN-RECEIVED: SYN,ACK repeated', 'RFC 9293 §3.10.7.4');
-      this.emit(this.iss, SYN | ACK, EMPTY, { mss: this.rcvMss });
+      this.emit(this.iss, SYN | ACK, EMPTY, this.synOptions());
       return;
     }
 
@@ -577,8 +777,20 @@ export class Connection implements TcpConnection {
       seqAdd(seg.seq, 1) === this.rcvNxt && seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndMax)) {
       this.takeWindow(seg);
       this.lastHeardAt = this.host.now();
+      this.rttSampleFrom(seg, seg.ack);
       this.ackAdvance(seg.ack);
       this.completeHandshakeIn('rcv SYN,ACK in SYN-RECEIVED (simultaneous open)', 'RFC 9293 §3.5', seg.ack);
+      return;
+    }
+
+    // RFC 7323 §5.3 R1 (PAWS), before the sequence number check: a segment whose timestamp is older
+    // than TS.Recent is an old duplicate from an earlier incarnation or a wrapped sequence space.
+    const ts = seg.options.timestamp;
+    if (this.tsOk && ts !== undefined && !(f & RST) && tsLt(ts.val, this.tsRecent) &&
+      this.host.now() - this.tsRecentAt <= PAWS_IDLE_MS) {
+      this.pawsDrops++;
+      this.host.note(this, `PAWS: TSval ${ts.val >>> 0} older than TS.Recent ${this.tsRecent >>> 0}: dropped`, 'RFC 7323 §5.3');
+      this.sendAck();
       return;
     }
 
@@ -597,6 +809,12 @@ export class Connection implements TcpConnection {
         this.sendAck();
       }
       return;
+    }
+
+    // RFC 7323 §4.3 (3): remember the timestamp of the segment that holds the left edge.
+    if (this.tsOk && ts !== undefined && !tsLt(ts.val, this.tsRecent) && seqLeq(seg.seq, this.lastAckSent)) {
+      this.tsRecent = ts.val;
+      this.tsRecentAt = this.host.now();
     }
 
     // Second: the RST bit, RFC 5961 §3.2: exact match resets, in-window gets a challenge ACK.
@@ -630,6 +848,7 @@ export class Connection implements TcpConnection {
     if (!this.handshakeDone) {
       if (seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndMax)) {
         this.takeWindow(seg);
+        this.rttSampleFrom(seg, seg.ack);
         this.ackAdvance(seg.ack);
         this.completeHandshakeIn('rcv ACK of SYN', 'RFC 9293 §3.10.7.4', seg.ack);
       } else {
@@ -717,21 +936,25 @@ export class Connection implements TcpConnection {
    */
   private processAck(seg: TcpSegment): boolean {
     const ack = seg.ack;
-    if (seqGt(ack, this.sndNxt) && seqLeq(ack, this.sndMax)) {
-      // After an RTO rewound SND.NXT the peer may ack beyond it (data it had); accept it.
-      this.sndNxt = ack;
-    }
+    const now = this.host.now();
     const newData = seqLt(this.sndUna, ack);
+    // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same ACK and window, with data
+    // outstanding. (Checked before the window is taken from this segment.)
+    const dupAck = !newData && ack === this.sndUna && seg.payload.length === 0 && !(seg.flags & (FIN | SYN)) &&
+      this.scaledWindow(seg) === this.sndWnd && this.sndMax !== this.sndUna;
+    let delivered = 0;
+    let rttSample = -1;
     if (newData) {
-      this.ackAdvance(ack);
-    } else if (ack === this.sndUna && seg.payload.length === 0 && !(seg.flags & (FIN | SYN)) &&
-      seg.window === this.sndWnd && this.sndMax !== this.sndUna) {
-      this.duplicateAck();
+      delivered = this.ackAdvance(ack, seg.options.timestamp?.ecr);
+      rttSample = this.rttSampleFrom(seg, ack, this.sb.ackedXmitAt !== Infinity, this.sb.ackedKarnXmitAt);
+    }
+    if (this.handshakeDone && this.sackOk && seg.options.sack) {
+      delivered += this.sb.applySack(seg.options.sack, this.sndUna, now);
     }
     // Update the send window: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
     if (seqLeq(this.sndUna, ack) &&
       (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLeq(this.sndWl2, ack)))) {
-      const opened = seg.window > this.sndWnd;
+      const opened = this.scaledWindow(seg) > this.sndWnd;
       this.takeWindow(seg);
       if (this.sndWnd > 0 && this.persistAt !== Infinity) {
         this.persistAt = Infinity;
@@ -743,6 +966,7 @@ export class Connection implements TcpConnection {
     // A peer answering with a zero window is alive: it may keep the window closed indefinitely
     // without the connection timing out (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
     if (this.sndWnd === 0) this.retries = 0;
+    if (this.handshakeDone) this.lossRecovery(newData, dupAck, delivered, rttSample, now);
 
     const finAcked = this.closeRequested && seqGt(this.sndUna, this.finSeq);
     switch (this.state) {
@@ -761,18 +985,58 @@ export class Connection implements TcpConnection {
           return false;
         }
         break;
-      case 'TIME-WAIT':
-        // Only a retransmitted FIN can arrive (handled at the eighth step).
-        break;
       default:
         break;
     }
     return true;
   }
 
-  /** SND.UNA advances: free acked bytes, take an RTT sample, manage timers and congestion. */
-  private ackAdvance(ack: number): void {
-    const acked = seqDiff(ack, this.sndUna);
+  /** The peer's window field scaled (RFC 7323 §2.3); a SYN's window is never scaled. */
+  private scaledWindow(seg: TcpSegment): number {
+    return seg.flags & SYN ? seg.window : seg.window * 2 ** this.sndWscale;
+  }
+
+  /**
+   * An RTT measurement from an ACK of new data (RFC 7323 §4 RTTM with timestamps, else RFC 6298).
+   * `segmentsAcked`: the ACK removed segments from the retransmission queue (false for a SYN);
+   * `karnXmitAt`: the send time of the oldest of them if none was ever retransmitted, else Infinity.
+   *
+   * Like Linux (tcp_clean_rtx_queue): the send time of the oldest segment acknowledged when none of
+   * them was retransmitted; otherwise the echoed timestamp (RFC 7323 §4.1) — but only when it is the
+   * timestamp of the last transmission of a segment this ACK covers. Any other echo (an earlier copy,
+   * or one of our pure ACKs taken as TS.Recent while the peer held a hole) measures how long the
+   * peer waited for a retransmission: RFC 7323 §4.3 calls that over-estimate conservative, but after
+   * backed-off retransmissions it is the backoff itself (minutes at heavy loss), and it would inflate
+   * the RTO for good. Returns -1 when there is no sample.
+   */
+  private rttSampleFrom(seg: TcpSegment, ack: number, segmentsAcked = false, karnXmitAt = Infinity): number {
+    const now = this.host.now();
+    let r = -1;
+    const ts = seg.options.timestamp;
+    if (karnXmitAt !== Infinity) {
+      r = now - karnXmitAt;
+    } else if (this.tsOk && ts !== undefined && ts.ecr !== 0 && (!segmentsAcked || this.sb.ackedEchoMatched)) {
+      const d = (this.tsNow() - ts.ecr) >>> 0;
+      if (d < 0x7fffffff) r = d;
+    } else if (this.rttSeq !== null && seqGt(ack, this.rttSeq)) {
+      r = now - this.rttSentAt;
+    }
+    if (this.rttSeq !== null && seqGt(ack, this.rttSeq)) this.rttSeq = null;
+    if (r >= 0) this.rtt.sample(r);
+    return r;
+  }
+
+  /** The timestamp we put on a segment sent at `t`. */
+  private tsAt(t: number): number {
+    return (Math.floor(t) + this.tsOffset) >>> 0;
+  }
+  private readonly tsAtFn = (t: number): number => this.tsAt(t);
+
+  /**
+   * SND.UNA advances: free acknowledged bytes, manage timers and buffers. Returns the bytes newly
+   * delivered (bytes already SACKed were counted when SACKed).
+   */
+  private ackAdvance(ack: number, echo?: number): number {
     // Free acknowledged data (SYN and FIN occupy sequence space but not the buffer).
     if (seqGt(ack, this.sndBufSeq)) {
       const n = Math.min(seqDiff(ack, this.sndBufSeq), this.sendBuf.length);
@@ -781,16 +1045,14 @@ export class Connection implements TcpConnection {
       this.bytesAcked += n;
       if (this.sendBuf.length === 0) this.sendBuf.release();
     }
+    const delivered = echo !== undefined && this.tsOk
+      ? this.sb.ackTo(ack, this.host.now(), echo >>> 0, this.tsAtFn)
+      : this.sb.ackTo(ack, this.host.now());
     this.sndUna = ack;
     if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-
-    // RFC 6298 §3 (Karn): only a segment sent once gives a sample.
-    if (this.rttSeq !== null && seqGt(ack, this.rttSeq)) {
-      this.rtt.sample(this.host.now() - this.rttSentAt);
-      this.rttSeq = null;
-    }
+    if (seqLt(this.sndMax, ack)) this.sndMax = ack;
     this.retries = 0;
-    this.congestionOnAck(acked);
+    this.tlpOutstanding = false;
 
     // RFC 6298 (5.2)/(5.3): stop the timer when all is acked, else restart it.
     this.rtxAt = Infinity;
@@ -798,80 +1060,142 @@ export class Connection implements TcpConnection {
     else this.host.timersChanged(this);
     this.armUserTimeout();
 
+    if (this.handshakeDone) this.tuneSendBuffer();
     if (this.wantWritable && this.canQueueData() && this.sendBuf.free > 0) {
       this.wantWritable = false;
       this.pendingEvents |= EV_WRITABLE;
     }
+    return delivered;
   }
 
-  // -------------------------------------------------------------- congestion control (RFC 5681)
+  // -------------------------------------------------------------- loss recovery and congestion control
 
-  private congestionOnAck(acked: number): void {
-    if (this.cwnd === 0) return; // not established yet
+  /**
+   * After each ACK: leave recovery once the recovery point is acknowledged, detect losses (RACK with
+   * SACK, RFC 8985 §6; duplicate ACKs and partial ACKs without, RFC 5681 §3.2 and RFC 6582 §3.2),
+   * enter fast recovery (RFC 6675 §5) on the first loss, and let the congestion controller grow
+   * cwnd outside recovery.
+   */
+  private lossRecovery(newData: boolean, dupAck: boolean, delivered: number, rttSample: number, now: number): void {
+    if (this.recovery !== 'open' && seqGeq(this.sndUna, this.recoveryPoint)) {
+      // RFC 6675 §5 (C) / RFC 6582 §3.2 (5): the recovery point is acknowledged: recovery ends.
+      if (this.recovery === 'recovery') this.cc.onRecoveryEnd(now);
+      this.recovery = 'open';
+      this.renoDupAcks = 0;
+    }
+    if (this.sackOk) {
+      this.rackDetect(now);
+    } else if (dupAck) {
+      // RFC 5681 §3.2: each duplicate ACK means a segment left the network; the third one means the
+      // segment at SND.UNA was lost (but not right after an RTO: RFC 6582 §4.1, "recover").
+      if (this.renoDupAcks < this.sb.count - 1) this.renoDupAcks++;
+      if (this.recovery === 'open' && this.renoDupAcks === DUP_THRESH) {
+        const first = this.sb.first();
+        if (first) this.markLost(first, 'three duplicate ACKs: fast retransmit', 'RFC 5681 §3.2');
+      }
+    } else if (newData) {
+      if (this.recovery === 'recovery') {
+        // RFC 6582 §3.2 (5): a partial ACK — the next segment was lost too; resend it.
+        this.renoDupAcks = Math.max(0, this.renoDupAcks - Math.ceil(delivered / this.effMss));
+        const first = this.sb.first();
+        if (first && !first.retrans) this.markLost(first, 'partial ACK in fast recovery', 'RFC 6582 §3.2');
+      } else {
+        this.renoDupAcks = 0;
+      }
+    }
+    this.maybeEnterRecovery(now);
     const cwndLimited = this.cwndLimited;
     this.cwndLimited = false;
-    if (this.inRecovery) {
-      if (seqGeq(this.sndUna, this.recover)) {
-        // RFC 6582 §3.2 (5): full acknowledgment — leave fast recovery, deflate the window.
-        this.inRecovery = false;
-        this.cwnd = Math.min(this.ssthresh, Math.max(this.flightSize(), this.sndMss) + this.sndMss);
-      } else {
-        // RFC 6582 §3.2 (5): partial acknowledgment — retransmit the next unacknowledged segment.
-        this.retransmitFirst('partial ACK in fast recovery', 'RFC 6582 §3.2');
-        this.cwnd = Math.max(this.cwnd - acked + this.sndMss, this.sndMss);
-      }
-      this.dupAcks = 0;
-      return;
+    // RFC 6675 §5: during fast recovery cwnd stays at ssthresh; growth resumes after it.
+    if (this.recovery !== 'recovery' && delivered > 0) this.cc.onAck(delivered, rttSample, cwndLimited, now);
+    if (this.recovery === 'open') this.armTlp();
+  }
+
+  private markLost(r: SentSegment, why: string, rfc: string): void {
+    this.sb.markLost(r);
+    this.lossReason = why;
+    this.lossRfc = rfc;
+  }
+  private lossReason = '';
+  private lossRfc = '';
+
+  /** RFC 8985 §6.2: mark lost what RACK can, and arm the reordering timer for the rest. */
+  private rackDetect(now: number): void {
+    const srtt = this.rtt.hasSample ? this.rtt.srtt : Infinity;
+    const before = this.sb.lostBytes;
+    const { timeout } = this.sb.detectLoss(now, this.sb.reoWnd(srtt, this.recovery !== 'open'));
+    if (this.sb.lostBytes > before) {
+      this.lossReason = 'RACK: a segment sent later was delivered (SACK)';
+      this.lossRfc = 'RFC 8985 §6.2';
     }
-    this.dupAcks = 0;
-    // RFC 7661 §4.1: do not grow cwnd while the sender is not using it (application- or
-    // receive-window-limited), or it inflates without bound.
-    if (!cwndLimited) return;
-    if (this.cwnd < this.ssthresh) {
-      // RFC 5681 §3.1 slow start, with RFC 3465 ABC (L = 2 SMSS).
-      this.cwnd += Math.min(acked, 2 * this.sndMss);
-    } else {
-      // RFC 5681 §3.1 congestion avoidance: about one SMSS per RTT.
-      this.cwnd += Math.max(1, Math.floor((this.sndMss * this.sndMss) / this.cwnd));
+    const at = timeout === Infinity ? Infinity : now + timeout;
+    if (at !== this.reoAt) {
+      this.reoAt = at;
+      this.host.timersChanged(this);
     }
+  }
+
+  /** RFC 6675 §5 (4)/(5): the first loss in the window starts fast recovery. */
+  private maybeEnterRecovery(now: number): void {
+    if (this.recovery !== 'open' || this.sb.lostBytes <= 0) return;
+    this.recovery = 'recovery';
+    this.recoveryPoint = this.sndMax;
+    this.recoveries++;
+    this.tlpAt = Infinity;
+    this.cc.onLoss(this.flightSize(), now);
+    this.host.note(this, `fast recovery: ${this.lossReason}; cwnd ${this.cc.cwnd}, ssthresh ${this.cc.ssthresh}`,
+      this.sackOk ? 'RFC 6675 §5' : 'RFC 6582 §3.2');
   }
 
   private flightSize(): number {
     return seqDiff(this.sndMax, this.sndUna);
   }
 
-  /** RFC 5681 §3.2 / RFC 6582: three duplicate ACKs trigger fast retransmit. */
-  private duplicateAck(): void {
-    if (this.cwnd === 0) return;
-    this.dupAcks++;
-    if (this.inRecovery) {
-      this.cwnd += this.sndMss; // RFC 5681 §3.2 (4): inflate for each further duplicate.
-      return;
+  /** Resend one segment of the retransmission queue (data, FIN or both), leaving SND.NXT alone. */
+  private retransmit(r: SentSegment, now: number): void {
+    const len = seqDiff(r.end, r.start) - (r.fin ? 1 : 0);
+    const off = seqDiff(r.start, this.sndBufSeq);
+    // PSH as on a first transmission: when the segment ends what is queued.
+    const push = len > 0 && seqAdd(r.start, len) === this.dataEnd();
+    const flags = ACK | (push ? PSH : 0) | (r.fin ? FIN : 0);
+    this.emit(r.start, flags, len > 0 ? this.sendBuf.view(off, len) : EMPTY, NO_OPTIONS);
+    this.sb.retransmitted(r, now);
+    this.totalRetransmits++;
+    this.rttSeq = null; // Karn (RFC 6298 §3): nothing in flight now is timed unambiguously
+    this.lastSendAt = now;
+  }
+
+  /** RFC 8985 §7.2: arm the tail loss probe when the tail of the flight may be lost unnoticed. */
+  private armTlp(): void {
+    let at = Infinity;
+    if (this.sackOk && this.recovery === 'open' && !this.tlpOutstanding && !this.sb.empty &&
+      this.rtxAt !== Infinity) {
+      let pto = this.rtt.hasSample ? Math.max(2 * this.rtt.srtt, MIN_PTO_MS) : INITIAL_PTO_MS;
+      if (this.sb.count === 1) pto += WC_DEL_ACK_MS;
+      const t = this.host.now() + pto;
+      if (t < this.rtxAt) at = t;
     }
-    if (this.dupAcks === 3) {
-      // RFC 6582 §3.2 (2): only when the ACK covers more than `recover` do we start a new recovery.
-      this.ssthresh = Math.max(Math.floor(this.flightSize() / 2), 2 * this.sndMss);
-      this.recover = this.sndMax;
-      this.inRecovery = true;
-      this.retransmitFirst('three duplicate ACKs: fast retransmit', 'RFC 5681 §3.2');
-      this.cwnd = this.ssthresh + 3 * this.sndMss;
+    if (at !== this.tlpAt) {
+      this.tlpAt = at;
+      this.host.timersChanged(this);
     }
   }
 
-  /** Resend the segment at SND.UNA without disturbing SND.NXT. */
-  private retransmitFirst(why: string, rfc: string): void {
-    const off = seqDiff(this.sndUna, this.sndBufSeq);
-    if (off < 0) return;
-    const avail = this.sendBuf.length - off;
-    const len = Math.min(avail, this.sndMss);
-    this.totalRetransmits++;
-    this.rttSeq = null;
-    this.host.note(this, `retransmit ${why}`, rfc);
-    if (len > 0) {
-      this.emit(this.sndUna, ACK | PSH, this.sendBuf.view(off, len), NO_OPTIONS);
-    } else if (this.closeRequested && this.sndUna === this.finSeq) {
-      this.emit(this.finSeq, FIN | ACK, EMPTY, NO_OPTIONS);
+  /** RFC 8985 §7.3: the probe — new data if the window allows, else the last segment again. */
+  private tailLossProbe(now: number): void {
+    if (this.recovery !== 'open' || this.sb.empty) return;
+    this.tlpOutstanding = true;
+    this.tlpCount++;
+    this.host.note(this, 'tail loss probe', 'RFC 8985 §7.3');
+    const pending = seqDiff(this.dataEnd(), this.sndNxt);
+    const rwnd = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
+    if (pending > 0 && rwnd >= Math.min(pending, this.effMss)) {
+      this.sendNew(Math.min(pending, this.effMss), now);
+    } else {
+      const last = this.sb.last();
+      if (last) this.retransmit(last, now);
     }
+    this.armRtx();
   }
 
   // -------------------------------------------------------------- text and FIN (steps 7 and 8)
@@ -888,17 +1212,23 @@ export class Connection implements TcpConnection {
     let seq = dataSeq;
 
     if (payload.length > 0 && canReceive && !this.finReceived) {
+      if (payload.length > this.rcvSegMax) this.rcvSegMax = payload.length;
+      this.noteReceiverRtt(seg);
       // Trim what we already have (left of RCV.NXT) and what lies right of the window.
       const skip = seqDiff(this.rcvNxt, seq);
       if (skip > 0) {
+        // RFC 2883 §4: report the duplicate as the first SACK block of the ACK it triggers.
+        if (this.sackOk) this.dsack = [seq, seqAdd(seq, Math.min(skip, payload.length))];
         payload = payload.subarray(Math.min(skip, payload.length));
         seq = this.rcvNxt;
       }
       const offset = seqDiff(seq, this.rcvNxt);
       const room = this.recvBuf.free - offset;
       if (payload.length > room) payload = payload.subarray(0, Math.max(0, room));
+      let immediate = skip > 0 || this.state === 'SYN-RECEIVED';
       if (payload.length > 0) {
         if (offset === 0) {
+          const hadHoles = !this.reasm.empty;
           this.recvBuf.push(payload);
           this.rcvNxt = seqAdd(this.rcvNxt, payload.length);
           // Out-of-order data already held may now be contiguous.
@@ -908,15 +1238,32 @@ export class Connection implements TcpConnection {
             this.rcvNxt = seqAdd(this.rcvNxt, more);
           }
           this.bytesReceived += payload.length + more;
+          this.unackedBytes += payload.length + more;
           this.pendingEvents |= EV_READABLE;
+          // RFC 5681 §4.2: a segment that fills (part of) a gap is acknowledged at once.
+          if (hadHoles) immediate = true;
         } else {
-          // Out of order: hold it in place in the ring (no copy later) and say where we are.
-          if (this.reasm.add(seq, payload.length)) this.recvBuf.writeAt(this.recvBuf.length + offset, payload);
+          // Out of order: hold it in place in the ring (no copy later) and say where we are. RFC 5681
+          // §4.2: an immediate (duplicate) ACK, with SACK blocks, so the sender can recover quickly.
+          immediate = true;
+          if (this.sackOk && this.reasm.holds(seq, payload.length)) {
+            this.dsack = [seq, seqAdd(seq, payload.length)];
+          } else if (this.reasm.add(seq, payload.length)) {
+            this.recvBuf.writeAt(this.recvBuf.length + offset, payload);
+            this.noteSackBlock(seq);
+          }
         }
+      } else {
+        immediate = true;
       }
-      // RFC 9293 §3.10.7.4 seventh step: acknowledge. Out-of-order data gets an immediate
-      // (duplicate) ACK so the sender's fast retransmit can work (RFC 5681 §4.2).
-      this.ackNeeded = true;
+      // RFC 9293 §3.10.7.4 seventh step: acknowledge — at once, or delayed (RFC 9293 §3.8.6.3,
+      // RFC 5681 §4.2): at least every second full-sized segment, and within the delayed-ACK time.
+      if (immediate || this.config.delayedAckMs <= 0 || this.unackedBytes > this.rcvSegMax) {
+        this.ackNeeded = true;
+      } else if (this.delackAt === Infinity) {
+        this.delackAt = this.host.now() + this.config.delayedAckMs;
+        this.host.timersChanged(this);
+      }
     } else if (payload.length > 0) {
       this.ackNeeded = true;
     }
@@ -933,6 +1280,58 @@ export class Connection implements TcpConnection {
     } else if (this.pendingFinSeq !== null && this.pendingFinSeq === this.rcvNxt) {
       this.finArrives();
     }
+  }
+
+  /** The out-of-order block holding `seq` was just extended: it goes first in our SACK option. */
+  private noteSackBlock(seq: number): void {
+    if (!this.sackOk) return;
+    const r = this.sackRecent;
+    const block = this.reasm.rangeContaining(seq);
+    for (let i = r.length - 1; i >= 0; i--) {
+      if (block !== undefined && this.reasm.rangeContaining(r[i]!) === block) r.splice(i, 1);
+    }
+    r.unshift(seq);
+    if (r.length > 4) r.length = 4;
+  }
+
+  /**
+   * RFC 2018 §4: the SACK blocks of an ACK — a D-SACK first if one is owed (RFC 2883), then the block
+   * holding the most recent arrival, then the other recent ones, then any other held block.
+   */
+  private sackBlocks(): Array<[number, number]> | undefined {
+    if (!this.sackOk || (this.dsack === null && this.reasm.empty)) return undefined;
+    const out: Array<[number, number]> = [];
+    if (this.dsack !== null) out.push(this.dsack);
+    const seen = new Set<readonly [number, number]>();
+    const recent = this.sackRecent;
+    for (let i = 0; i < recent.length; i++) {
+      const b = this.reasm.rangeContaining(recent[i]!);
+      if (b === undefined) {
+        recent.splice(i--, 1);
+        continue;
+      }
+      if (seen.has(b)) continue;
+      seen.add(b);
+      out.push([b[0], b[1]]);
+    }
+    const all = this.reasm.blocks;
+    for (let i = all.length - 1; i >= 0 && out.length < 4; i--) {
+      if (!seen.has(all[i]!)) out.push([all[i]![0], all[i]![1]]);
+    }
+    return out.length > 4 ? out.slice(0, 4) : out;
+  }
+
+  /**
+   * The receiver's RTT for auto-tuning (Linux tcp_rcv_rtt_measure_ts): data that echoes the timestamp
+   * of one of our ACKs arrives about one RTT after it.
+   */
+  private noteReceiverRtt(seg: TcpSegment): void {
+    const ts = seg.options.timestamp;
+    if (!this.tsOk || ts === undefined || ts.ecr === 0) return;
+    const d = (this.tsNow() - ts.ecr) >>> 0;
+    if (d >= 0x7fffffff) return;
+    const r = Math.max(d, 1);
+    this.rcvRtt = this.rcvRtt === 0 || r < this.rcvRtt ? r : this.rcvRtt + (r - this.rcvRtt) / 8;
   }
 
   private finArrives(): void {
@@ -972,7 +1371,7 @@ export class Connection implements TcpConnection {
 
   /** Bytes we could still take into the receive buffer — the basis of RCV.WND. */
   private advertisableWindow(): number {
-    return Math.min(this.recvBuf.free, MAX_UNSCALED_WINDOW);
+    return Math.min(this.recvBuf.free, MAX_UNSCALED_WINDOW * 2 ** this.rcvWscale);
   }
 
   /** How much of the window we advertised is still open (right edge − RCV.NXT). */
@@ -1000,58 +1399,91 @@ export class Connection implements TcpConnection {
   }
 
   private sendData(): void {
+    const now = this.host.now();
+    const mss = this.effMss;
+    // RFC 6675 §5 NextSeg rule (1): segments deemed lost go first, as cwnd − pipe allows.
+    while (this.sb.lostBytes > 0 && this.handshakeDone) {
+      if (this.pipe() >= this.cc.cwnd) {
+        this.cwndLimited = true;
+        return;
+      }
+      const r = this.sb.nextLost();
+      if (r === undefined) break;
+      this.host.note(this, `retransmit ${seqDiff(r.start, this.iss)}: ${this.lossReason}`, this.lossRfc);
+      this.retransmit(r, now);
+    }
     const end = this.dataEnd();
+    let sentNew = false;
     for (;;) {
-      const offset = seqDiff(this.sndNxt, this.sndBufSeq);
       const pending = seqDiff(end, this.sndNxt);
-      // RFC 5681 §3.1: the usable window is min(cwnd, rwnd) minus what is in flight.
-      const window = Math.min(this.sndWnd, this.cwnd);
-      const inFlight = seqDiff(this.sndNxt, this.sndUna);
-      const usable = window - inFlight;
       if (pending > 0) {
-        if (usable <= 0) {
-          if (this.cwnd <= this.sndWnd) this.cwndLimited = true;
+        // RFC 5681 §3.1 / RFC 6675 §5: new data needs room in the peer's window and in cwnd − pipe.
+        const inFlight = seqDiff(this.sndNxt, this.sndUna);
+        const rwndRoom = this.sndWnd - inFlight;
+        const cwndRoom = this.cc.cwnd - this.pipe();
+        const usable = Math.min(rwndRoom, cwndRoom);
+        if (usable <= 0 || this.sb.count >= MAX_RECORDS) {
+          if (cwndRoom <= rwndRoom) this.cwndLimited = true;
           if (this.sndWnd === 0 && inFlight === 0) this.armPersist();
-          return;
+          break;
         }
-        const len = Math.min(pending, this.sndMss, usable);
+        const len = Math.min(pending, mss, usable);
         // RFC 9293 §3.8.6.2.1 (sender SWS avoidance) and §3.7.4 (Nagle): a short segment goes out
         // only if it empties the queue and nothing is in flight (Nagle off or a FIN follows: at once),
         // or, when the window is what limits us, it is at least half the largest window offered.
         // With nothing in flight we send anyway: the override timeout of §3.8.6.2.1 at zero delay,
         // since no ACK is coming to clock us.
-        if (len < this.sndMss && inFlight > 0) {
+        if (len < mss && inFlight > 0) {
           const windowLimited = len < pending;
           const hold = windowLimited ? len < this.maxSndWnd / 2 : !this.noDelay && !this.closeRequested;
-          if (hold) return;
+          if (hold) {
+            if (windowLimited && cwndRoom < rwndRoom) this.cwndLimited = true;
+            break;
+          }
         }
-        const isRetransmission = seqLt(this.sndNxt, this.sndMax);
-        const last = len === pending;
-        const finHere = last && this.closeRequested && seqAdd(this.sndNxt, len) === this.finSeq;
-        const flags = ACK | (last ? PSH : 0) | (finHere ? FIN : 0);
-        this.emit(this.sndNxt, flags, this.sendBuf.view(offset, len), NO_OPTIONS);
-        if (isRetransmission) this.totalRetransmits++;
-        else this.bytesSent += len;
-        if (!isRetransmission && this.rttSeq === null) {
-          this.rttSeq = this.sndNxt;
-          this.rttSentAt = this.host.now();
-        }
-        this.sndNxt = seqAdd(this.sndNxt, len + (finHere ? 1 : 0));
-        this.sndMax = seqMax(this.sndMax, this.sndNxt);
-        if (this.rtxAt === Infinity) this.armRtx();
-        // RFC 9293 §3.8.3 / RFC 5482: the user timeout runs from when data is first outstanding.
-        if (this.userTimeoutAt === Infinity) this.armUserTimeout();
+        this.sendNew(len, now);
+        sentNew = true;
         continue;
       }
       // No data pending: send the FIN if CLOSE was called and it is not out yet.
       if (this.closeRequested && this.sndNxt === this.finSeq) {
         this.emit(this.sndNxt, FIN | ACK, EMPTY, NO_OPTIONS);
+        this.sb.sent(this.sndNxt, seqAdd(this.sndNxt, 1), true, now);
         this.sndNxt = seqAdd(this.sndNxt, 1);
         this.sndMax = seqMax(this.sndMax, this.sndNxt);
         if (this.rtxAt === Infinity) this.armRtx();
+        sentNew = true;
       }
-      return;
+      break;
     }
+    if (sentNew && this.recovery === 'open') this.armTlp();
+  }
+
+  /** Send `len` new bytes at SND.NXT (with FIN when they end the stream) and record them. */
+  private sendNew(len: number, now: number): void {
+    // RFC 5681 §4.1 / RFC 9438 §5.8: after an idle period longer than the RTO, restart from IW.
+    if (this.sb.empty && this.handshakeDone && this.bytesSent > 0 && now - this.lastSendAt > this.rtt.rto) {
+      this.cc.onIdleRestart(this.initialWindow(), now);
+    }
+    const start = this.sndNxt;
+    const pending = seqDiff(this.dataEnd(), start);
+    const last = len === pending;
+    const finHere = last && this.closeRequested && seqAdd(start, len) === this.finSeq;
+    const flags = ACK | (last ? PSH : 0) | (finHere ? FIN : 0);
+    this.emit(start, flags, this.sendBuf.view(seqDiff(start, this.sndBufSeq), len), NO_OPTIONS);
+    this.bytesSent += len;
+    if (this.rttSeq === null && !this.tsOk && this.sb.lostBytes === 0) {
+      this.rttSeq = start;
+      this.rttSentAt = now;
+    }
+    const end = seqAdd(start, len + (finHere ? 1 : 0));
+    this.sb.sent(start, end, finHere, now);
+    this.sndNxt = end;
+    this.sndMax = seqMax(this.sndMax, end);
+    this.lastSendAt = now;
+    if (this.rtxAt === Infinity) this.armRtx();
+    // RFC 9293 §3.8.3 / RFC 5482: the user timeout runs from when data is first outstanding.
+    if (this.userTimeoutAt === Infinity) this.armUserTimeout();
   }
 
   private sendAck(): void {
@@ -1063,6 +1495,25 @@ export class Connection implements TcpConnection {
     this.emit(seq, RST, EMPTY, NO_OPTIONS);
   }
 
+  /**
+   * The window field of a segment: never moving the right edge left (RFC 9293 §3.8.6.2.2), not
+   * offering a small increase (receiver SWS avoidance: advertise the promised edge until the buffer
+   * has room for at least min(RCV.BUFF/2, MSS) more), scaled (RFC 7323 §2.3; never on a SYN).
+   */
+  private windowField(flags: number): number {
+    if (flags & SYN) return Math.min(this.recvBuf.free, MAX_UNSCALED_WINDOW);
+    const shift = this.rcvWscale;
+    const unit = 2 ** shift;
+    const promised = this.promisedWindow();
+    const wnd = this.advertisableWindow();
+    const max = MAX_UNSCALED_WINDOW * unit;
+    const win = wnd - promised >= this.swsStep() || wnd >= max ? wnd : promised;
+    // Rounded down: the edge the peer sees may sit up to 2^S − 1 bytes left of the one we keep to
+    // (RFC 7323 §2.4 accepts this granularity); rounding up instead would promise room we lack,
+    // a little more with every ACK.
+    return Math.min(Math.floor(win / unit), MAX_UNSCALED_WINDOW);
+  }
+
   /** Build and hand one segment to the host. Every segment but a bare RST (or SYN) carries ACK. */
   private emit(seq: number, flags: number, payload: Uint8Array, options: TcpOptions): void {
     const s = scratch;
@@ -1072,21 +1523,52 @@ export class Connection implements TcpConnection {
     s.flags = flags;
     s.ack = flags & ACK ? this.rcvNxt : 0;
     s.urgent = 0;
-    s.options = options;
     s.payload = payload;
+    let sackDeferred = false;
+    if (flags & SYN || !(flags & ACK)) {
+      s.options = options;
+    } else {
+      // RFC 7323 §3.2: once negotiated, every segment but a RST carries timestamps. RFC 2018 §4:
+      // every ACK while out-of-order data is held carries SACK blocks.
+      const o = this.outOptions;
+      o.timestamp = undefined;
+      o.sack = undefined;
+      if (this.tsOk && !(flags & RST)) {
+        this.outTs.val = this.tsNow();
+        this.outTs.ecr = this.tsRecent;
+        o.timestamp = this.outTs;
+      }
+      const blocks = this.sackBlocks();
+      if (blocks !== undefined) {
+        o.sack = blocks;
+        // A full-sized segment has no room for them within the peer's MSS: a pure ACK follows.
+        if (payload.length > 0 && payload.length + tcpOptionsLength(o) > this.sndMss) {
+          o.sack = undefined;
+          sackDeferred = true;
+        }
+      }
+      s.options = o.timestamp === undefined && o.sack === undefined ? NO_OPTIONS : o;
+    }
     if (flags & ACK || !(flags & RST)) {
-      // Never move the right edge left (RFC 9293 §3.8.6.2.2), and do not offer a small increase
-      // of the window (receiver SWS avoidance): advertise the promised edge until the buffer has
-      // room for at least min(RCV.BUFF/2, MSS) more.
-      const promised = this.promisedWindow();
-      const wnd = this.advertisableWindow();
-      const win = wnd - promised >= this.swsStep() || wnd === MAX_UNSCALED_WINDOW ? wnd : Math.max(promised, 0);
-      s.window = win;
-      if (flags & ACK) this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, win));
+      const field = this.windowField(flags);
+      s.window = field;
+      if (flags & ACK) {
+        const unit = flags & SYN ? 1 : 2 ** this.rcvWscale;
+        this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field * unit));
+      }
     } else {
       s.window = 0;
     }
-    if (flags & ACK) this.ackNeeded = false;
+    if (flags & ACK && !sackDeferred) {
+      this.ackNeeded = false;
+      this.unackedBytes = 0;
+      this.lastAckSent = this.rcvNxt;
+      if (s.options.sack !== undefined) this.dsack = null;
+      if (this.delackAt !== Infinity) {
+        this.delackAt = Infinity;
+        this.host.timersChanged(this);
+      }
+    }
     this.segsOut++;
     this.host.transmit(this, s);
   }
@@ -1095,7 +1577,8 @@ export class Connection implements TcpConnection {
 
   /** The earliest time at which `onTimer` has something to do (Infinity when nothing). */
   get deadline(): number {
-    return Math.min(this.rtxAt, this.persistAt, this.timeWaitAt, this.keepaliveAt, this.userTimeoutAt);
+    return Math.min(this.rtxAt, this.persistAt, this.timeWaitAt, this.keepaliveAt, this.userTimeoutAt,
+      this.delackAt, this.reoAt, this.tlpAt);
   }
 
   private armRtx(): void {
@@ -1145,10 +1628,28 @@ export class Connection implements TcpConnection {
         new TcpError('ETIMEDOUT', 'user timeout'));
       return;
     }
+    if (this.delackAt <= now) {
+      // RFC 5681 §4.2: the delayed-ACK time is up.
+      this.delackAt = Infinity;
+      this.ackNeeded = true;
+      this.output();
+    }
     if (this.rtxAt <= now) {
       this.rtxAt = Infinity;
+      this.tlpAt = this.reoAt = Infinity;
       this.retransmissionTimeout();
       if (this.state === 'CLOSED') return;
+    }
+    if (this.reoAt <= now) {
+      // RFC 8985 §6.3: the reordering window has passed for a segment RACK was waiting on.
+      this.reoAt = Infinity;
+      this.rackDetect(now);
+      this.maybeEnterRecovery(now);
+      this.output();
+    }
+    if (this.tlpAt <= now) {
+      this.tlpAt = Infinity;
+      this.tailLossProbe(now);
     }
     if (this.persistAt <= now) {
       this.persistAt = Infinity;
@@ -1213,10 +1714,10 @@ export class Connection implements TcpConnection {
       this.synTimedOut = true;
       if (this.closeRequested && this.state === 'FIN-WAIT-1') {
         // SYN,ACK and then the FIN of a CLOSE made in SYN-RECEIVED go again.
-        this.sndNxt = seqAdd(this.iss, 1);
         this.host.note(this, 'retransmission timeout: SYN,ACK and FIN resent', 'RFC 6298 §5');
-        this.emit(this.iss, SYN | ACK, EMPTY, { mss: this.rcvMss });
-        this.sendData();
+        this.emit(this.iss, SYN | ACK, EMPTY, this.synOptions());
+        const fin = this.sb.first();
+        if (fin) this.retransmit(fin, this.host.now());
         this.armRtx();
         return;
       }
@@ -1224,15 +1725,22 @@ export class Connection implements TcpConnection {
       this.sendSyn();
       return;
     }
+    const now = this.host.now();
+    this.rtoCount++;
     this.host.note(this, `retransmission timeout: resend from SND.UNA (RTO ${this.rtt.rto} ms next)`, 'RFC 6298 §5');
-    // RFC 5681 §3.1 (4): after an RTO, ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS.
-    this.ssthresh = Math.max(Math.floor(this.flightSize() / 2), 2 * this.sndMss);
-    this.cwnd = this.sndMss;
-    this.inRecovery = false;
-    this.recover = this.sndMax;
-    this.dupAcks = 0;
-    // Go back to SND.UNA; the data and FIN are sent again as the window allows.
-    this.sndNxt = this.sndUna;
+    // RFC 5681 §3.1 (4) / RFC 9438 §4.8: ssthresh from the flight, cwnd = 1 SMSS (the controller's rule).
+    this.cc.onRetransmissionTimeout(this.flightSize(), now);
+    // A SACKed segment at SND.UNA means the peer discarded what it had SACKed (RFC 2018 §8).
+    if (this.sb.first()?.sacked) this.sb.clearSacks();
+    // RFC 6675 §5.1, RFC 8985 §6.3: everything not SACKed is lost, resent in order as cwnd grows;
+    // RFC 6582 §3.2 (1): no fast recovery until what is outstanding now is acknowledged.
+    this.sb.markAllLost();
+    this.lossReason = 'retransmission timeout';
+    this.lossRfc = 'RFC 6298 §5';
+    this.recovery = 'loss';
+    this.recoveryPoint = this.sndMax;
+    this.renoDupAcks = 0;
+    this.tlpOutstanding = false;
     this.sendData();
     if (this.rtxAt === Infinity) this.armRtx();
   }

@@ -25,6 +25,18 @@ export class Reassembly {
     return this.ranges;
   }
 
+  /** The held range that contains `seq`, or undefined. */
+  rangeContaining(seq: number): readonly [number, number] | undefined {
+    for (const r of this.ranges) if (seqLeq(r[0], seq) && seqLt(seq, r[1])) return r;
+    return undefined;
+  }
+
+  /** Whether [seq, seq+len) is already held in full (a duplicate: D-SACK, RFC 2883). */
+  holds(seq: number, len: number): boolean {
+    const r = this.rangeContaining(seq);
+    return r !== undefined && seqLeq(seqAdd(seq, len), r[1]);
+  }
+
   /** Record [seq, seq+len). Returns false (and records nothing) if it would exceed MAX_RANGES. */
   add(seq: number, len: number): boolean {
     if (len <= 0) return true;

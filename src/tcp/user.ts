@@ -63,6 +63,30 @@ export interface TcpInfo {
   irs: number;
   retransmits: number;
   totalRetransmits: number;
+  /** The congestion control algorithm in use. */
+  congestionControl: 'cubic' | 'newreno';
+  /** 'open', 'recovery' (fast recovery, RFC 6675) or 'loss' (after an RTO). */
+  caState: 'open' | 'recovery' | 'loss';
+  /** RFC 6675 pipe: bytes thought to be in the network. */
+  pipe: number;
+  /** Bytes SACKed by the peer above SND.UNA, and bytes deemed lost awaiting retransmission. */
+  sacked: number;
+  lost: number;
+  /** Fast recoveries entered, retransmission timeouts, tail loss probes sent (RFC 8985 §7). */
+  recoveries: number;
+  rtoExpirations: number;
+  tailLossProbes: number;
+  dsacksReceived: number;
+  reorderingSeen: boolean;
+  /** Segments dropped by PAWS (RFC 7323 §5). */
+  pawsDrops: number;
+  /** Negotiated options: window scale shifts (null when not in use), SACK, timestamps. */
+  windowScaling: { snd: number; rcv: number } | null;
+  sack: boolean;
+  timestamps: boolean;
+  /** Current buffer sizes (they grow by auto-tuning). */
+  sndBufSize: number;
+  rcvBufSize: number;
   bytesAcked: number;
   bytesReceived: number;
   bytesSent: number;

@@ -14,7 +14,7 @@ test('synack demo: the diagram and a passing summary, exit 0', () => {
   assert.equal(demoCommand([], c.io), 0);
   const out = c.out();
   for (const s of ['SYN-SENT', 'SYN-RECEIVED', 'FIN-WAIT-2', 'CLOSE-WAIT', 'LAST-ACK', 'TIME-WAIT']) assert.ok(out.includes(s), s);
-  assert.match(out, /──SYN seq=0 win=\d+ \[MSS=1460\]─+▶/);
+  assert.match(out, /──SYN seq=0 win=\d+ \[MSS=1460,SACK_PERM,TS=\d+\/0,WS=7\]─+▶/);
   assert.match(out, /\nok: \d+ checks passed/);
   assert.equal(c.err(), '');
   assert.ok(!out.includes('\x1b['), 'no colour when stdout is not a terminal');

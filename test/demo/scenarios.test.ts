@@ -181,7 +181,7 @@ test('under 10% loss the scenarios whose point survives loss still pass (retrans
       assert.ok(r.summary.ok, `${name} seed ${seed}: ${failed(r)}`);
     }
   }
-  // Seed 4 loses the server's FIN once: its retransmission restarts the client's TIME-WAIT.
-  const r = runScenario('handshake', { seed: 4, loss: 0.1 });
+  // Seed 10 loses the server's FIN once: its retransmission restarts the client's TIME-WAIT.
+  const r = runScenario('handshake', { seed: 10, loss: 0.1 });
   assert.ok(r.summary.checks.some((c) => c.ok && c.what.includes('after the last FIN')), failed(r));
 });

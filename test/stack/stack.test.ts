@@ -557,6 +557,8 @@ test('trace: a segment event for every segment in and out, with the SegmentInfo 
   const [synAckPacket] = h.take();
   const synAck = parseReply(synAckPacket!).seg;
   h.inject(tcpPacket(PEER4, US4, { srcPort: 47000, dstPort: 80, seq: 101, ack: synAck.seq + 1, flags: ACK | PSH, payload: 'hi!' }));
+  assert.equal(h.take().length, 0, 'the ACK of one segment is delayed (RFC 5681 §4.2)');
+  h.clock.advanceSync(40);
   const [ackPacket] = h.take();
   const segs = h.trace.filter((e): e is Extract<TraceEvent, { type: 'segment' }> => e.type === 'segment');
   assert.deepEqual(segs.map((e) => e.dir), ['in', 'out', 'in', 'out']);

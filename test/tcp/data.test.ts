@@ -114,12 +114,16 @@ describe('fast retransmit and recovery (RFC 5681 §3.2, RFC 6582)', () => {
     expectSent(r, [], 'two duplicates are not enough');
     send(r, { seq: 5001, ack: 1101, flags: ACK });
     const [re] = r.host.takeFull();
-    assert.deepEqual({ flags: re!.flags, seq: re!.seq, ack: re!.ack, len: re!.len }, { flags: 'PSH,ACK', seq: 1101, ack: 5001, len: 100 });
+    assert.deepEqual({ flags: re!.flags, seq: re!.seq, ack: re!.ack, len: re!.len }, { flags: 'ACK', seq: 1101, ack: 5001, len: 100 });
     assert.deepEqual(re!.payload, bytes(100, 100));
     assert.equal(r.host.t, t);
-    // ssthresh = max(FlightSize/2, 2·SMSS) = 200; cwnd = ssthresh + 3·SMSS.
+    // ssthresh = max(FlightSize/2, 2·SMSS) = 200 and cwnd = ssthresh (RFC 6675 §5 (4.2)); instead of
+    // inflating cwnd (RFC 5681 §3.2), the three duplicates count as segments that left: pipe =
+    // 400 outstanding − 3·SMSS.
     assert.equal(r.conn.info().ssthresh, 200);
-    assert.equal(r.conn.info().cwnd, 500);
+    assert.equal(r.conn.info().cwnd, 200);
+    assert.equal(r.conn.info().pipe, 100);
+    assert.equal(r.conn.info().caState, 'recovery');
   });
 
   test('duplicate ACKs carrying data do not count (RFC 5681 §2 definition)', () => {
@@ -139,7 +143,7 @@ describe('fast retransmit and recovery (RFC 5681 §3.2, RFC 6582)', () => {
     for (let i = 0; i < 3; i++) send(r, { seq: 5001, ack: 1101, flags: ACK });
     r.host.take();
     send(r, { seq: 5001, ack: 1201, flags: ACK });
-    expectSent(r, [out('PSH,ACK', 1201, 5001, 1024, 100)]);
+    expectSent(r, [out('ACK', 1201, 5001, 1024, 100)]);
   });
 
   test('full ACK ends recovery: cwnd deflated to ≤ ssthresh, nothing resent', () => {

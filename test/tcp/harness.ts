@@ -53,6 +53,15 @@ export const DEFAULT_CONFIG: ConnectionConfig = {
   receiveBufferSize: RCV_BUF,
   linkMss: 1460,
   defaultMss: 536,
+  // The per-state tests predate these mechanisms and assert RFC 9293 behaviour alone: each is off
+  // here, and the tests of each mechanism turn it on.
+  receiveBufferMax: RCV_BUF,
+  sendBufferMax: 4096,
+  windowScaling: false,
+  timestamps: false,
+  sack: false,
+  delayedAckMs: 0,
+  congestionControl: 'newreno',
 };
 
 export class TestHost implements ConnectionHost {

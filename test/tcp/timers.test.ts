@@ -206,8 +206,12 @@ describe('zero-window persist (RFC 9293 §3.8.6.1)', () => {
     const probes = r.host.take();
     assert.ok(probes.length >= 1, 'regular retransmission even when the window is zero');
     for (const p of probes) assert.ok(p.seq === 1000 || p.seq === 1001, `probe at SND.UNA(−1): ${p.seq}`);
+    // The window reopens; the 10 bytes resent at the last RTO are still in flight, so Nagle holds
+    // the 5 new ones (RFC 9293 §3.7.4) until they are acknowledged.
     send(r, { seq: 5001, ack: 1001, flags: ACK, win: 100 });
-    expectSent(r, [out('PSH,ACK', 1001, 5001, 1024, 15)]);
+    expectSent(r, []);
+    send(r, { seq: 5001, ack: 1011, flags: ACK, win: 100 });
+    expectSent(r, [out('PSH,ACK', 1011, 5001, 1024, 5)]);
   });
 });
 
