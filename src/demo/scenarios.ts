@@ -656,8 +656,24 @@ function transfer(opts: ScenarioOptions): ScenarioResult {
     p.onEnd = () => b.clock.schedule(b.clock.now() + SERVER_CLOSE_DELAY_MS, () => c.close());
     p.pull();
   };
+  // The congestion window over the transfer: one sample every 20 ms of virtual time, and every
+  // loss event the sender acted on (fast recovery, RTO, tail loss probe) from its trace notes.
+  const cwndSamples: number[] = [];
+  const lossEvents = { recovery: 0, rto: 0, tlp: 0 };
+  const sample = (): void => {
+    if (!Number.isNaN(tDone) || cli.conn.state === 'CLOSED') return;
+    cwndSamples.push(cli.conn.info().cwnd);
+    b.clock.schedule(b.clock.now() + CWND_SAMPLE_MS, sample);
+  };
+  b.client.on('trace', (e) => {
+    if (e.type !== 'note') return;
+    if (e.what.startsWith('fast recovery')) lossEvents.recovery++;
+    else if (e.what.startsWith('retransmission timeout')) lossEvents.rto++;
+    else if (e.what.startsWith('tail loss probe')) lossEvents.tlp++;
+  });
   cli.onEstablished = () => {
     tStart = b.clock.now();
+    sample();
     cli.send(data, () => cli.conn.close());
   };
   b.run();
@@ -671,13 +687,38 @@ function transfer(opts: ScenarioOptions): ScenarioResult {
   b.stats['transfer time (s)'] = Number(seconds.toFixed(3));
   b.stats['goodput (Mbit/s)'] = Number(((data.length * 8) / seconds / 1e6).toFixed(2));
   if (info !== undefined) {
+    b.stats['congestion control'] = info.congestionControl;
     b.stats['retransmissions'] = info.totalRetransmits;
-    b.stats['cwnd'] = info.cwnd;
+    b.stats['fast recoveries / RTOs / tail loss probes'] = `${lossEvents.recovery} / ${lossEvents.rto} / ${lossEvents.tlp}`;
+    b.stats['cwnd (bytes, at the end)'] = info.cwnd;
+    b.stats['ssthresh (bytes)'] = info.ssthresh >= 0x7fffffff ? 'unset (no loss)' : info.ssthresh;
+    b.stats[`cwnd (KiB, every ${CWND_SAMPLE_MS} ms)`] = sparkline(cwndSamples) +
+      ` ${Math.round(Math.min(...cwndSamples) / 1024)}…${Math.round(Math.max(...cwndSamples) / 1024)}`;
     b.stats['srtt (ms)'] = Number(info.srtt.toFixed(1));
+    b.stats['options'] = [info.windowScaling ? `WS ${info.windowScaling.snd}/${info.windowScaling.rcv}` : 'no WS',
+      info.sack ? 'SACK' : 'no SACK', info.timestamps ? 'TS' : 'no TS'].join(', ');
   }
   b.stats['segments'] = model.segments.length;
   b.stats['lost on the link'] = model.segments.filter((s) => s.dropped).length;
   return b.finish();
+}
+
+const CWND_SAMPLE_MS = 20;
+const BARS = '▁▂▃▄▅▆▇█';
+
+/** A one-line chart of `values` (at most 60 columns; longer series are averaged down). */
+function sparkline(values: readonly number[]): string {
+  if (values.length === 0) return '';
+  const cols = Math.min(values.length, 60);
+  const per = values.length / cols;
+  const pts: number[] = [];
+  for (let c = 0; c < cols; c++) {
+    const part = values.slice(Math.floor(c * per), Math.max(Math.floor((c + 1) * per), Math.floor(c * per) + 1));
+    pts.push(part.reduce((x, y) => x + y, 0) / part.length);
+  }
+  const lo = Math.min(...pts);
+  const hi = Math.max(...pts);
+  return pts.map((v) => BARS[hi === lo ? 0 : Math.round(((v - lo) / (hi - lo)) * (BARS.length - 1))]).join('');
 }
 
 function zeroWindow(opts: ScenarioOptions): ScenarioResult {

@@ -1587,6 +1587,7 @@ export class Connection implements TcpConnection {
   }
 
   private armPersist(): void {
+    this.armUserTimeout(false);
     if (this.persistAt !== Infinity) return;
     // RFC 9293 §3.8.6.1: probe a zero window after an RTO, backing off exponentially.
     this.persistAt = this.host.now() + Math.min(this.rtt.rto * 2 ** this.persistBackoff, MAX_RTO_MS);
@@ -1602,8 +1603,16 @@ export class Connection implements TcpConnection {
     }
   }
 
-  private armUserTimeout(): void {
-    const at = this.userTimeoutMs > 0 && this.sndUna !== this.sndMax ? this.host.now() + this.userTimeoutMs : Infinity;
+  /**
+   * RFC 5482 / RFC 9293 §3.8.3: the user timeout runs while sent data is unacknowledged, restarting
+   * on progress — and, as in Linux, while queued data waits on a zero window, so a peer that
+   * answers probes but never opens its window cannot hold the connection forever. `restart` false
+   * keeps a running timer (called when persisting starts or continues).
+   */
+  private armUserTimeout(restart = true): void {
+    const waiting = this.sndUna !== this.sndMax || (this.sndWnd === 0 && seqDiff(this.dataEnd(), this.sndNxt) > 0);
+    const at = this.userTimeoutMs <= 0 || !waiting ? Infinity
+      : restart || this.userTimeoutAt === Infinity ? this.host.now() + this.userTimeoutMs : this.userTimeoutAt;
     if (at !== this.userTimeoutAt) {
       this.userTimeoutAt = at;
       this.host.timersChanged(this);
@@ -1624,7 +1633,7 @@ export class Connection implements TcpConnection {
     }
     if (this.userTimeoutAt <= now) {
       this.userTimeoutAt = Infinity;
-      this.enterClosed('user timeout: data unacknowledged too long', 'RFC 9293 §3.10.8',
+      this.enterClosed(this.sndWnd === 0 ? 'user timeout: the peer kept its window closed' : 'user timeout: data unacknowledged too long', 'RFC 5482 §2',
         new TcpError('ETIMEDOUT', 'user timeout'));
       return;
     }

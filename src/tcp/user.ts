@@ -128,6 +128,11 @@ export interface TcpConnection {
   setNoDelay(noDelay: boolean): void;
   /** Keep-alive probing (RFC 9293 §3.8.4); delay in ms before the first probe. */
   setKeepAlive(enable: boolean, delayMs?: number): void;
+  /**
+   * User timeout (RFC 5482, RFC 9293 §3.8.3) in ms, 0 = off: abort with ETIMEDOUT when sent data stays
+   * unacknowledged, or queued data waits on a zero window, this long without progress.
+   */
+  setUserTimeout(ms: number): void;
 }
 
 /** A passive OPEN. Connections that finish the handshake are handed to `onConnection` or queued. */

@@ -139,7 +139,11 @@ test('transfer: 1 MiB arrives intact; the summary reports goodput, retransmissio
   assert.equal(r.summary.stats['bytes'], 1 << 20);
   assert.equal(typeof r.summary.stats['goodput (Mbit/s)'], 'number');
   assert.equal(r.summary.stats['retransmissions'], 0);
-  assert.equal(typeof r.summary.stats['cwnd'], 'number');
+  // Slow start from IW10 (RFC 6928): cwnd grows from 10 segments, with no loss and so no ssthresh.
+  assert.ok(Number(r.summary.stats['cwnd (bytes, at the end)']) > 10 * 1448);
+  assert.equal(r.summary.stats['ssthresh (bytes)'], 'unset (no loss)');
+  assert.match(String(r.summary.stats['cwnd (KiB, every 20 ms)']), /^[▁-█]+ 14…\d+$/);
+  assert.equal(r.summary.stats['options'], 'WS 7/7, SACK, TS');
 });
 
 test('transfer under 2% loss: every byte intact, losses shown in the diagram, retransmissions counted', () => {
@@ -148,6 +152,9 @@ test('transfer under 2% loss: every byte intact, losses shown in the diagram, re
     assert.ok(r.summary.ok, `seed ${seed}: ${failed(r)}`);
     assert.ok(r.model.segments.some((s) => s.dropped), 'some segments lost');
     assert.ok(Number(r.summary.stats['retransmissions']) > 0);
+    // Losses are repaired by fast recovery (SACK + RACK), not by waiting for the RTO.
+    const [recoveries] = String(r.summary.stats['fast recoveries / RTOs / tail loss probes']).split(' / ').map(Number);
+    assert.ok(recoveries! > 0, `fast recoveries: ${recoveries}`);
   }
 });
 
