@@ -208,6 +208,11 @@ export class Connection implements TcpConnection {
   private readonly sb = new Scoreboard();
   private readonly cc: CongestionControl;
   private recovery: RecoveryState = 'open';
+  /** RFC 6937 PRR state: bytes delivered and sent since recovery began, the flight then, the window. */
+  private prrDelivered = 0;
+  private prrOut = 0;
+  private recoverFs = 1;
+  private prrCwnd = 0;
   /** RFC 6675 RecoveryPoint / RFC 6582 "recover": SND.MAX when loss recovery began. */
   private recoveryPoint = 0;
   /** Without SACK, each duplicate ACK stands for one segment that left the network (RFC 5681 §3.2). */
@@ -262,7 +267,7 @@ export class Connection implements TcpConnection {
 
   /** cwnd in bytes (0 until the handshake completes). */
   get cwnd(): number {
-    return this.handshakeDone ? this.cc.cwnd : 0;
+    return this.handshakeDone ? this.sendCwnd : 0;
   }
 
   get ssthresh(): number {
@@ -801,6 +806,10 @@ export class Connection implements TcpConnection {
       // If an incoming segment is not acceptable, an acknowledgment should be sent in reply
       // (unless the RST bit is set), and the segment dropped.
       if (!(f & RST)) {
+        // RFC 2883 §4.1: a duplicate wholly below RCV.NXT is reported as a D-SACK block.
+        if (this.sackOk && seg.payload.length > 0 && seqLeq(seqAdd(seg.seq, seg.payload.length), this.rcvNxt)) {
+          this.dsack = [seg.seq, seqAdd(seg.seq, seg.payload.length)];
+        }
         if (this.state === 'TIME-WAIT' && (f & FIN)) {
           // RFC 9293 §3.10.7.4 eighth step: a retransmitted FIN in TIME-WAIT restarts the 2 MSL wait.
           this.timeWaitAt = this.host.now() + 2 * this.config.mslMs;
@@ -949,7 +958,7 @@ export class Connection implements TcpConnection {
       rttSample = this.rttSampleFrom(seg, ack, this.sb.ackedXmitAt !== Infinity, this.sb.ackedKarnXmitAt);
     }
     if (this.handshakeDone && this.sackOk && seg.options.sack) {
-      delivered += this.sb.applySack(seg.options.sack, this.sndUna, now);
+      delivered += this.sb.applySack(seg.options.sack, this.sndUna, this.sndMax, now);
     }
     // Update the send window: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
     if (seqLeq(this.sndUna, ack) &&
@@ -1073,8 +1082,8 @@ export class Connection implements TcpConnection {
   /**
    * After each ACK: leave recovery once the recovery point is acknowledged, detect losses (RACK with
    * SACK, RFC 8985 §6; duplicate ACKs and partial ACKs without, RFC 5681 §3.2 and RFC 6582 §3.2),
-   * enter fast recovery (RFC 6675 §5) on the first loss, and let the congestion controller grow
-   * cwnd outside recovery.
+   * enter fast recovery (RFC 6675 §5) on the first loss, pace it with PRR (RFC 6937), and let the
+   * congestion controller grow cwnd outside recovery.
    */
   private lossRecovery(newData: boolean, dupAck: boolean, delivered: number, rttSample: number, now: number): void {
     if (this.recovery !== 'open' && seqGeq(this.sndUna, this.recoveryPoint)) {
@@ -1104,9 +1113,11 @@ export class Connection implements TcpConnection {
       }
     }
     this.maybeEnterRecovery(now);
+    // RFC 6937 §3: without SACK, each duplicate ACK stands for one segment delivered.
+    if (this.recovery === 'recovery') this.prrOnAck(delivered + (dupAck && !this.sackOk ? this.effMss : 0));
     const cwndLimited = this.cwndLimited;
     this.cwndLimited = false;
-    // RFC 6675 §5: during fast recovery cwnd stays at ssthresh; growth resumes after it.
+    // Growth resumes after fast recovery (in 'loss', after an RTO, slow start runs as usual).
     if (this.recovery !== 'recovery' && delivered > 0) this.cc.onAck(delivered, rttSample, cwndLimited, now);
     if (this.recovery === 'open') this.armTlp();
   }
@@ -1143,12 +1154,44 @@ export class Connection implements TcpConnection {
     this.recoveries++;
     this.tlpAt = Infinity;
     this.cc.onLoss(this.flightSize(), now);
+    // RFC 6937 §3: PRR starts from the flight at the loss.
+    this.prrDelivered = 0;
+    this.prrOut = 0;
+    this.recoverFs = Math.max(this.flightSize(), 1);
+    this.prrCwnd = this.pipe() + this.effMss;
     this.host.note(this, `fast recovery: ${this.lossReason}; cwnd ${this.cc.cwnd}, ssthresh ${this.cc.ssthresh}`,
       this.sackOk ? 'RFC 6675 §5' : 'RFC 6582 §3.2');
   }
 
   private flightSize(): number {
     return seqDiff(this.sndMax, this.sndUna);
+  }
+
+  /**
+   * Proportional Rate Reduction (RFC 6937 §3, PRR-SSRB), on every ACK in fast recovery: send about
+   * ssthresh/RecoverFS of what is delivered while pipe is above ssthresh, so the window comes down
+   * smoothly instead of in one silent half-RTT; below ssthresh, grow back towards it no faster than
+   * slow start. As in Linux, the first ACK always lets one segment go: the fast retransmit itself
+   * (RFC 6675 §5 (4.3)), whatever pipe says.
+   */
+  private prrOnAck(delivered: number): void {
+    this.prrDelivered += delivered;
+    const pipe = this.pipe();
+    const ssthresh = this.cc.ssthresh;
+    let sndcnt: number;
+    if (pipe > ssthresh) {
+      sndcnt = Math.ceil((this.prrDelivered * ssthresh) / this.recoverFs) - this.prrOut;
+    } else {
+      const limit = Math.max(this.prrDelivered - this.prrOut, delivered) + this.effMss;
+      sndcnt = Math.min(ssthresh - pipe, limit);
+    }
+    if (this.prrOut === 0) sndcnt = Math.max(sndcnt, this.effMss);
+    this.prrCwnd = pipe + Math.max(sndcnt, 0);
+  }
+
+  /** The window the sender may fill: PRR's during fast recovery, the controller's otherwise. */
+  private get sendCwnd(): number {
+    return this.recovery === 'recovery' ? this.prrCwnd : this.cc.cwnd;
   }
 
   /** Resend one segment of the retransmission queue (data, FIN or both), leaving SND.NXT alone. */
@@ -1161,6 +1204,7 @@ export class Connection implements TcpConnection {
     this.emit(r.start, flags, len > 0 ? this.sendBuf.view(off, len) : EMPTY, NO_OPTIONS);
     this.sb.retransmitted(r, now);
     this.totalRetransmits++;
+    if (this.recovery === 'recovery') this.prrOut += seqDiff(r.end, r.start);
     this.rttSeq = null; // Karn (RFC 6298 §3): nothing in flight now is timed unambiguously
     this.lastSendAt = now;
   }
@@ -1301,8 +1345,16 @@ export class Connection implements TcpConnection {
   private sackBlocks(): Array<[number, number]> | undefined {
     if (!this.sackOk || (this.dsack === null && this.reasm.empty)) return undefined;
     const out: Array<[number, number]> = [];
-    if (this.dsack !== null) out.push(this.dsack);
     const seen = new Set<readonly [number, number]>();
+    if (this.dsack !== null) {
+      out.push(this.dsack);
+      // RFC 2883 §4: a duplicate of data held above RCV.NXT is followed by the block that holds it.
+      const holder = this.reasm.rangeContaining(this.dsack[0]);
+      if (holder !== undefined) {
+        seen.add(holder);
+        out.push([holder[0], holder[1]]);
+      }
+    }
     const recent = this.sackRecent;
     for (let i = 0; i < recent.length; i++) {
       const b = this.reasm.rangeContaining(recent[i]!);
@@ -1403,7 +1455,7 @@ export class Connection implements TcpConnection {
     const mss = this.effMss;
     // RFC 6675 §5 NextSeg rule (1): segments deemed lost go first, as cwnd − pipe allows.
     while (this.sb.lostBytes > 0 && this.handshakeDone) {
-      if (this.pipe() >= this.cc.cwnd) {
+      if (this.pipe() >= this.sendCwnd) {
         this.cwndLimited = true;
         return;
       }
@@ -1420,7 +1472,7 @@ export class Connection implements TcpConnection {
         // RFC 5681 §3.1 / RFC 6675 §5: new data needs room in the peer's window and in cwnd − pipe.
         const inFlight = seqDiff(this.sndNxt, this.sndUna);
         const rwndRoom = this.sndWnd - inFlight;
-        const cwndRoom = this.cc.cwnd - this.pipe();
+        const cwndRoom = this.sendCwnd - this.pipe();
         const usable = Math.min(rwndRoom, cwndRoom);
         if (usable <= 0 || this.sb.count >= MAX_RECORDS) {
           if (cwndRoom <= rwndRoom) this.cwndLimited = true;
@@ -1478,6 +1530,7 @@ export class Connection implements TcpConnection {
     }
     const end = seqAdd(start, len + (finHere ? 1 : 0));
     this.sb.sent(start, end, finHere, now);
+    if (this.recovery === 'recovery') this.prrOut += len;
     this.sndNxt = end;
     this.sndMax = seqMax(this.sndMax, end);
     this.lastSendAt = now;

@@ -192,11 +192,12 @@ export class Scoreboard {
    * A first block below the cumulative ACK, or inside the second block, is a D-SACK (RFC 2883 §4):
    * a duplicate arrived, so the retransmission was spurious or the path reorders (RFC 8985 §6.2).
    */
-  applySack(blocks: ReadonlyArray<readonly [number, number]>, ack: number, now: number): number {
+  applySack(blocks: ReadonlyArray<readonly [number, number]>, ack: number, sndMax: number, now: number): number {
     let newly = 0;
     for (let b = 0; b < blocks.length; b++) {
       const [left, right] = blocks[b]!;
-      if (!seqLt(left, right)) continue;
+      // A block for data never sent is bogus (Linux tcp_is_sackblock_valid): ignore it.
+      if (!seqLt(left, right) || seqGt(right, sndMax)) continue;
       if (b === 0 && (seqLeq(right, ack) ||
         (blocks.length > 1 && seqGeq(left, blocks[1]![0]) && seqLeq(right, blocks[1]![1])))) {
         this.dsacks++;
@@ -323,21 +324,5 @@ export class Scoreboard {
     this.clear();
     this.fack = una;
     this.rackEnd = una;
-  }
-
-  /** The segment covering `seq`, if outstanding. */
-  find(seq: number): SentSegment | undefined {
-    for (let i = this.head; i < this.recs.length; i++) {
-      const r = this.recs[i]!;
-      if (seqLeq(r.start, seq) && seqLt(seq, r.end)) return r;
-      if (seqGt(r.start, seq)) break;
-    }
-    return undefined;
-  }
-
-  /** The end of the last record (SND.MAX as the scoreboard knows it). */
-  endSeq(fallback: number): number {
-    const l = this.last();
-    return l ? l.end : fallback;
   }
 }

@@ -9,6 +9,10 @@
  *   remote 10.0.0.2:80     IRS = 5000  (RCV.NXT = 5001 after the SYN)
  *
  * Our receive buffer is 1024 bytes, so the window we offer starts at 1024.
+ *
+ * The options of RFC 7323 and RFC 2018 are off in DEFAULT_CONFIG; a test that turns one on in
+ * `config` also makes the peer offer it on its SYN (`peerWscale`, `peerSackOk`, `peerTsVal`), and
+ * puts timestamps or SACK blocks on injected segments with `tsVal` / `sack` (see `SegSpec`).
  */
 import assert from 'node:assert/strict';
 import { Connection, type ConnectionConfig, type ConnectionHost } from '../../src/tcp/connection.js';
@@ -74,22 +78,34 @@ export class TestHost implements ConnectionHost {
   releasedCount = 0;
   passiveEstablishedCount = 0;
   challengeAcksAllowed = true;
+  /** The TSval of the last segment we sent with a timestamp (what the peer echoes); kept by `clear`. */
+  lastTsVal: number | undefined = undefined;
+  /** The last SYN or SYN,ACK we sent (its options are the offer); kept by `clear`. */
+  lastSyn: SentFull | undefined = undefined;
 
   now(): number {
     return this.t;
   }
 
   transmit(_c: Connection, seg: TcpSegment): void {
-    this.sent.push({
+    const options: TcpOptions = { ...seg.options };
+    if (seg.options.timestamp) {
+      options.timestamp = { ...seg.options.timestamp };
+      this.lastTsVal = seg.options.timestamp.val;
+    }
+    if (seg.options.sack) options.sack = seg.options.sack.map(([l, r]): [number, number] => [l, r]);
+    const s: SentFull = {
       flags: flagNames(seg.flags).join(','),
       seq: seg.seq,
       ack: seg.ack,
       win: seg.window,
       len: seg.payload.length,
       payload: Uint8Array.from(seg.payload),
-      options: { ...seg.options },
+      options,
       t: this.t,
-    });
+    };
+    this.sent.push(s);
+    if (seg.flags & SYN) this.lastSyn = s;
   }
 
   timersChanged(): void {}
@@ -150,6 +166,15 @@ export interface RigOptions {
   peerWindow?: number;
   /** Time at which the peer's SYN,ACK (active) or ACK (passive) arrives; the first RTT sample. */
   rttMs?: number;
+  /** RFC 7323 §2: the window-scale shift on the peer's SYN / SYN,ACK (omitted: no WS option). */
+  peerWscale?: number;
+  /** RFC 2018 §2: SACK-permitted on the peer's SYN / SYN,ACK. */
+  peerSackOk?: boolean;
+  /**
+   * RFC 7323 §3: the TSval on the peer's SYN / SYN,ACK (omitted: no timestamps). A SYN,ACK echoes
+   * the TSval of our SYN; the peer's first SYN echoes 0.
+   */
+  peerTsVal?: number;
 }
 
 export function newRig(passive: boolean, opts: RigOptions = {}): Rig {
@@ -172,11 +197,20 @@ export interface SegSpec {
   win?: number;
   payload?: Uint8Array | string;
   options?: TcpOptions;
+  /** RFC 7323 §3: a timestamps option with this TSval; TSecr is `tsEcr`, else (with `send`) the
+   *  TSval of the last segment we sent, as a peer would echo it. */
+  tsVal?: number;
+  tsEcr?: number;
+  /** RFC 2018 §3: SACK blocks [left, right). */
+  sack?: Array<[number, number]>;
 }
 
 /** A segment from the peer (10.0.0.2:80 → 10.0.0.1:49152). */
 export function seg(s: SegSpec): TcpSegment {
   const payload = typeof s.payload === 'string' ? new TextEncoder().encode(s.payload) : s.payload ?? new Uint8Array(0);
+  let options = s.options ?? {};
+  if (s.tsVal !== undefined) options = { ...options, timestamp: { val: s.tsVal >>> 0, ecr: (s.tsEcr ?? 0) >>> 0 } };
+  if (s.sack !== undefined) options = { ...options, sack: s.sack.map(([l, r]): [number, number] => [l >>> 0, r >>> 0]) };
   return {
     srcPort: REMOTE_PORT,
     dstPort: LOCAL_PORT,
@@ -185,7 +219,7 @@ export function seg(s: SegSpec): TcpSegment {
     flags: s.flags,
     window: s.win ?? 65535,
     urgent: 0,
-    options: s.options ?? {},
+    options,
     payload,
   };
 }
@@ -203,7 +237,8 @@ export function text(b: Uint8Array | null): string {
 
 /** Inject a segment from the peer. */
 export function send(r: Rig, s: SegSpec): void {
-  r.conn.segmentArrives(seg(s));
+  const echo = s.tsVal !== undefined && s.tsEcr === undefined ? { tsEcr: r.host.lastTsVal ?? 0 } : {};
+  r.conn.segmentArrives(seg({ ...s, ...echo }));
 }
 
 /**
@@ -230,9 +265,14 @@ export function fireNext(r: Rig): number {
   return r.host.t;
 }
 
-function peerSynOptions(opts: RigOptions): TcpOptions {
+/** The options of the peer's SYN (`ecr` 0) or SYN,ACK (`ecr`: the TSval of our SYN). */
+function peerSynOptions(opts: RigOptions, ecr = 0): TcpOptions {
   const mss = opts.peerMss === undefined ? 1460 : opts.peerMss;
-  return mss === null ? {} : { mss };
+  const o: TcpOptions = mss === null ? {} : { mss };
+  if (opts.peerSackOk) o.sackPermitted = true;
+  if (opts.peerTsVal !== undefined) o.timestamp = { val: opts.peerTsVal >>> 0, ecr: ecr >>> 0 };
+  if (opts.peerWscale !== undefined) o.wscale = opts.peerWscale;
+  return o;
 }
 
 // ------------------------------------------------------------------ connections in each state
@@ -268,7 +308,7 @@ export function synReceivedSimultaneous(opts: RigOptions = {}): Rig {
 export function established(opts: RigOptions = {}): Rig {
   const r = synSent(opts);
   r.host.t += opts.rttMs ?? 10;
-  send(r, { seq: REMOTE_IRS, ack: LOCAL_ISS + 1, flags: SYN | ACK, win: opts.peerWindow ?? 65535, options: peerSynOptions(opts) });
+  send(r, { seq: REMOTE_IRS, ack: LOCAL_ISS + 1, flags: SYN | ACK, win: opts.peerWindow ?? 65535, options: peerSynOptions(opts, r.host.lastTsVal) });
   assert.equal(r.conn.state, 'ESTABLISHED');
   r.host.clear();
   return r;
