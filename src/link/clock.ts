@@ -278,6 +278,11 @@ export class VirtualClock implements Clock {
     return top !== undefined && top.at <= this.t;
   }
 
+  /** When the next callback is due (now, if one is queued for this instant; Infinity when idle). */
+  nextDue(): number {
+    return this.nextTime();
+  }
+
   private nextTime(): number {
     if (this.fifoHead < this.fifo.length) return this.t;
     const top = this.heapTop();

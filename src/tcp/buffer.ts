@@ -22,9 +22,10 @@ function allocate(size: number): Uint8Array {
 }
 
 function recycle(buf: Uint8Array): void {
-  if (buf.length > POOL_LIMIT_BYTES) return;
   if (pooledBytes + buf.length > POOL_LIMIT_BYTES) {
-    // Full (of sizes nobody asks for any more, typically): start over.
+    // Full (of sizes nobody asks for any more, typically): start over with this one, even when it
+    // alone is above the limit, so that a very large buffer is reused too rather than reallocated
+    // on every drain.
     pool.clear();
     pooledBytes = 0;
   }

@@ -77,6 +77,8 @@ const MAX_WSCALE = 14;
 const TS_OPTION_LENGTH = 12;
 // RFC 7323 §5.5: TS.Recent is not trusted for PAWS after 24 days idle.
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+// Linux tcp_invalid_ratelimit: at most one ACK per 500 ms in reply to segments PAWS rejects.
+const PAWS_ACK_INTERVAL_MS = 500;
 // RFC 8985 §7.2: the worst-case delayed-ACK time added to a probe timeout when one segment is out.
 const WC_DEL_ACK_MS = 200;
 // RFC 8985 §7.2 (and Linux): the probe timeout is never shorter than this.
@@ -226,6 +228,7 @@ export class Connection implements TcpConnection {
   private rtoCount = 0;
   private tlpCount = 0;
   private pawsDrops = 0;
+  private lastPawsAckAt = -Infinity;
 
   /** Reused for the options of every non-SYN segment (no allocation per segment). */
   private readonly outOptions: TcpOptions = {};
@@ -795,7 +798,13 @@ export class Connection implements TcpConnection {
       this.host.now() - this.tsRecentAt <= PAWS_IDLE_MS) {
       this.pawsDrops++;
       this.host.note(this, `PAWS: TSval ${ts.val >>> 0} older than TS.Recent ${this.tsRecent >>> 0}: dropped`, 'RFC 7323 §5.3');
-      this.sendAck();
+      // The ACK in reply is rate limited, as Linux does for out-of-window segments
+      // (tcp_invalid_ratelimit), so reordered old ACKs do not each draw one.
+      const now = this.host.now();
+      if (now - this.lastPawsAckAt >= PAWS_ACK_INTERVAL_MS) {
+        this.lastPawsAckAt = now;
+        this.sendAck();
+      }
       return;
     }
 
@@ -958,7 +967,7 @@ export class Connection implements TcpConnection {
       rttSample = this.rttSampleFrom(seg, ack, this.sb.ackedXmitAt !== Infinity, this.sb.ackedKarnXmitAt);
     }
     if (this.handshakeDone && this.sackOk && seg.options.sack) {
-      delivered += this.sb.applySack(seg.options.sack, this.sndUna, this.sndMax, now);
+      delivered += this.sb.applySack(seg.options.sack, seg.ack, this.sndMax, now);
     }
     // Update the send window: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
     if (seqLeq(this.sndUna, ack) &&
@@ -1088,7 +1097,10 @@ export class Connection implements TcpConnection {
   private lossRecovery(newData: boolean, dupAck: boolean, delivered: number, rttSample: number, now: number): void {
     if (this.recovery !== 'open' && seqGeq(this.sndUna, this.recoveryPoint)) {
       // RFC 6675 §5 (C) / RFC 6582 §3.2 (5): the recovery point is acknowledged: recovery ends.
-      if (this.recovery === 'recovery') this.cc.onRecoveryEnd(now);
+      if (this.recovery === 'recovery') {
+        this.cc.onRecoveryEnd(now);
+        this.sb.recoveryEnded();
+      }
       this.recovery = 'open';
       this.renoDupAcks = 0;
     }
@@ -1216,8 +1228,8 @@ export class Connection implements TcpConnection {
       this.rtxAt !== Infinity) {
       let pto = this.rtt.hasSample ? Math.max(2 * this.rtt.srtt, MIN_PTO_MS) : INITIAL_PTO_MS;
       if (this.sb.count === 1) pto += WC_DEL_ACK_MS;
-      const t = this.host.now() + pto;
-      if (t < this.rtxAt) at = t;
+      // RFC 8985 §7.2: never later than the RTO; when both are due the probe goes (timersExpire).
+      at = Math.min(this.host.now() + pto, this.rtxAt);
     }
     if (at !== this.tlpAt) {
       this.tlpAt = at;
@@ -1236,7 +1248,7 @@ export class Connection implements TcpConnection {
     if (pending > 0 && rwnd >= Math.min(pending, this.effMss)) {
       this.sendNew(Math.min(pending, this.effMss), now);
     } else {
-      const last = this.sb.last();
+      const last = this.sb.lastUnsacked();
       if (last) this.retransmit(last, now);
     }
     this.armRtx();
@@ -1504,6 +1516,8 @@ export class Connection implements TcpConnection {
         this.sndNxt = seqAdd(this.sndNxt, 1);
         this.sndMax = seqMax(this.sndMax, this.sndNxt);
         if (this.rtxAt === Infinity) this.armRtx();
+        // The user timeout covers an unacknowledged FIN too (RFC 5482: "transmitted data").
+        if (this.userTimeoutAt === Infinity) this.armUserTimeout();
         sentNew = true;
       }
       break;
@@ -1696,6 +1710,11 @@ export class Connection implements TcpConnection {
       this.ackNeeded = true;
       this.output();
     }
+    if (this.tlpAt <= now) {
+      // RFC 8985 §7.3: the probe comes first; it re-arms the RTO.
+      this.tlpAt = Infinity;
+      this.tailLossProbe(now);
+    }
     if (this.rtxAt <= now) {
       this.rtxAt = Infinity;
       this.tlpAt = this.reoAt = Infinity;
@@ -1709,10 +1728,7 @@ export class Connection implements TcpConnection {
       this.maybeEnterRecovery(now);
       this.output();
     }
-    if (this.tlpAt <= now) {
-      this.tlpAt = Infinity;
-      this.tailLossProbe(now);
-    }
+
     if (this.persistAt <= now) {
       this.persistAt = Infinity;
       this.persistBackoff++;

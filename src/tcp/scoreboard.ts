@@ -6,6 +6,10 @@
  *
  * Records hold sequence numbers, not bytes: the bytes stay in the send buffer until the cumulative
  * ACK frees them. The number of records is bounded by the connection (MAX_RECORDS).
+ *
+ * Two orders: the array is in sequence order (cumulative ACKs, SACK blocks, NextSeg); an intrusive
+ * list holds the records in flight (not SACKed, not waiting for retransmission) in the order they
+ * were last sent, as Linux's time-sorted queue does, so RACK looks only at what may be due.
  */
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from '../wire/seq.js';
 
@@ -13,8 +17,10 @@ import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from '../wire/seq.js';
 export const MAX_RECORDS = 32_768;
 /** RFC 6675 §2 / RFC 5681: DupThresh. */
 export const DUP_THRESH = 3;
-/** RFC 8985 §6.2: the reordering window multiplier grows on D-SACKs up to this. */
+/** RFC 8985 §6.2: the reordering window multiplier grows on D-SACKs up to this, and a widened window
+ *  persists for this many recoveries. */
 const MAX_REO_WND_MULT = 16;
+const REO_WND_PERSIST = 16;
 
 export interface SentSegment {
   /** [start, end) in sequence space; a FIN takes the last number. */
@@ -29,6 +35,10 @@ export interface SentSegment {
   /** Retransmitted since it was marked lost, and that copy is still thought to be in flight. */
   retrans: boolean;
   everRetrans: boolean;
+  /** Links of the in-flight list, in send order (null at the ends, or when not on it). */
+  prevT: SentSegment | null;
+  nextT: SentSegment | null;
+  onList: boolean;
 }
 
 /** RFC 6675 §2 "pipe": a record's share of the bytes in the network. */
@@ -38,16 +48,31 @@ function inFlight(r: SentSegment): number {
   return seqDiff(r.end, r.start);
 }
 
+function length(r: SentSegment): number {
+  return seqDiff(r.end, r.start);
+}
+
+/** A lost segment waits for its retransmission. */
+function waiting(r: SentSegment): boolean {
+  return r.lost && !r.retrans && !r.sacked;
+}
+
 export class Scoreboard {
   private recs: SentSegment[] = [];
   private head = 0;
+  /** In-flight records, oldest transmission first. */
+  private tHead: SentSegment | null = null;
+  private tTail: SentSegment | null = null;
+  /** No record before this sequence number waits for retransmission (a cursor for NextSeg). */
+  private lostFrom = 0;
+
   /** RFC 6675 pipe: bytes thought to be in the network. */
   pipe = 0;
   /** Bytes marked lost and not yet retransmitted (what NextSeg rule 1 sends first). */
   lostBytes = 0;
   sackedBytes = 0;
   sackedSegments = 0;
-  /** The highest sequence number SACKed or cumulatively acked (RFC 6675 HighACK / "fack"). */
+  /** The highest sequence number SACKed or cumulatively acked (RFC 6675 HighACK / RACK.fack). */
   fack = 0;
 
   // RFC 8985 §6.1: the most recently sent segment known delivered.
@@ -55,9 +80,13 @@ export class Scoreboard {
   rackEnd = 0;
   rackRtt = 0;
   minRtt = Infinity;
-  /** RFC 8985 §6.2: reordering observed on this connection (widens the reordering window). */
+  /** RFC 8985 §6.2 step 3: a segment was delivered below one delivered before it, never resent. */
   reorderingSeen = false;
+  /** RFC 8985 §6.2 step 4: widened by D-SACKs, at most once a round trip, for 16 recoveries. */
   reoWndMult = 1;
+  private reoWndPersist = 0;
+  /** The round trip a D-SACK last widened the window in: until the ACK passes this. */
+  private dsackRoundEnd: number | null = null;
   dsacks = 0;
 
   /**
@@ -86,46 +115,128 @@ export class Scoreboard {
     return this.recs[this.head];
   }
 
-  last(): SentSegment | undefined {
-    return this.recs.length > this.head ? this.recs[this.recs.length - 1] : undefined;
+  /** The last segment sent that the peer has not SACKed (a tail loss probe resends it). */
+  lastUnsacked(): SentSegment | undefined {
+    for (let i = this.recs.length - 1; i >= this.head; i--) {
+      const r = this.recs[i]!;
+      if (!r.sacked) return r;
+    }
+    return undefined;
   }
+
+  // ------------------------------------------------------------ the in-flight list (send order)
+
+  private link(r: SentSegment): void {
+    if (r.onList) this.unlink(r);
+    r.onList = true;
+    r.prevT = this.tTail;
+    r.nextT = null;
+    if (this.tTail !== null) this.tTail.nextT = r;
+    else this.tHead = r;
+    this.tTail = r;
+  }
+
+  private unlink(r: SentSegment): void {
+    if (!r.onList) return;
+    if (r.prevT !== null) r.prevT.nextT = r.nextT;
+    else this.tHead = r.nextT;
+    if (r.nextT !== null) r.nextT.prevT = r.prevT;
+    else this.tTail = r.prevT;
+    r.prevT = r.nextT = null;
+    r.onList = false;
+  }
+
+  // ------------------------------------------------------------ state changes of one record
 
   /** A new segment [start, end) left at `now`. */
   sent(start: number, end: number, fin: boolean, now: number): void {
-    const r: SentSegment = { start, end, fin, xmitAt: now, sacked: false, lost: false, retrans: false, everRetrans: false };
+    const r: SentSegment = {
+      start, end, fin, xmitAt: now, sacked: false, lost: false, retrans: false, everRetrans: false,
+      prevT: null, nextT: null, onList: false,
+    };
     this.recs.push(r);
-    this.pipe += seqDiff(end, start);
+    this.pipe += length(r);
+    this.link(r);
   }
 
   /** `r` (marked lost, or probed) went out again at `now`. */
   retransmitted(r: SentSegment, now: number): void {
     const before = inFlight(r);
-    if (r.lost && !r.retrans) this.lostBytes -= seqDiff(r.end, r.start);
+    if (waiting(r)) this.lostBytes -= length(r);
     r.retrans = true;
     r.everRetrans = true;
     r.xmitAt = now;
     this.pipe += inFlight(r) - before;
+    if (!r.sacked) this.link(r);
   }
 
   /** Mark `r` lost (RFC 6675 / RFC 8985 §6.2 step 5). A lost retransmission is lost again. */
   markLost(r: SentSegment): void {
-    if (r.sacked || (r.lost && !r.retrans)) return;
+    if (r.sacked || waiting(r)) return;
     const before = inFlight(r);
     r.lost = true;
     r.retrans = false;
-    this.lostBytes += seqDiff(r.end, r.start);
+    this.lostBytes += length(r);
+    this.pipe += inFlight(r) - before;
+    this.unlink(r);
+    if (seqLt(r.start, this.lostFrom)) this.lostFrom = r.start;
+  }
+
+  /** SACKed: delivered, so neither lost nor in flight any more. */
+  private markSackedOne(r: SentSegment): void {
+    const before = inFlight(r);
+    if (waiting(r)) this.lostBytes -= length(r);
+    r.sacked = true;
+    r.lost = false;
+    r.retrans = false;
+    this.sackedBytes += length(r);
+    this.sackedSegments++;
+    this.pipe += inFlight(r) - before;
+    this.unlink(r);
+  }
+
+  /** Cumulatively acknowledged (in part: the first `n` bytes). */
+  private removeBytes(r: SentSegment, n: number): void {
+    const before = inFlight(r);
+    if (waiting(r)) this.lostBytes -= n;
+    if (r.sacked) this.sackedBytes -= n;
+    const whole = n === length(r);
+    if (whole) {
+      if (r.sacked) this.sackedSegments--;
+      this.pipe -= before;
+      this.unlink(r);
+      return;
+    }
+    r.start = (r.start + n) >>> 0;
     this.pipe += inFlight(r) - before;
   }
 
   /** The first segment waiting for retransmission (RFC 6675 NextSeg rule 1), in sequence order. */
   nextLost(): SentSegment | undefined {
     if (this.lostBytes <= 0) return undefined;
-    for (let i = this.head; i < this.recs.length; i++) {
+    for (let i = this.indexOf(this.lostFrom); i < this.recs.length; i++) {
       const r = this.recs[i]!;
-      if (r.lost && !r.retrans && !r.sacked) return r;
+      if (waiting(r)) {
+        this.lostFrom = r.start;
+        return r;
+      }
     }
     return undefined;
   }
+
+  /** Index of the first record whose end is beyond `seq` (binary search over the sequence order). */
+  private indexOf(seq: number): number {
+    let lo = this.head;
+    let hi = this.recs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqLeq(this.recs[mid]!.end, seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  // ------------------------------------------------------------ ACK processing
 
   /**
    * The cumulative ACK reached `ack`: drop what it covers. Returns the bytes newly delivered by it
@@ -141,102 +252,92 @@ export class Scoreboard {
     let latestRetrans = -Infinity;
     while (this.head < recs.length) {
       const r = recs[this.head]!;
-      if (seqLt(r.start, ack)) {
-        if (tsAt !== undefined && tsAt(r.xmitAt) === echo) this.ackedEchoMatched = true;
-        if (r.xmitAt < this.ackedXmitAt) this.ackedXmitAt = r.xmitAt;
-        if (!r.everRetrans && !r.sacked && r.xmitAt < this.ackedKarnXmitAt) this.ackedKarnXmitAt = r.xmitAt;
-        if (r.everRetrans) {
-          retransAcked = true;
-          if (r.xmitAt > latestRetrans) latestRetrans = r.xmitAt;
-        }
+      if (!seqLt(r.start, ack)) break;
+      if (tsAt !== undefined && tsAt(r.xmitAt) === echo) this.ackedEchoMatched = true;
+      if (r.xmitAt < this.ackedXmitAt) this.ackedXmitAt = r.xmitAt;
+      if (r.everRetrans) {
+        retransAcked = true;
+        if (r.xmitAt > latestRetrans) latestRetrans = r.xmitAt;
+      } else if (!r.sacked) {
+        if (r.xmitAt < this.ackedKarnXmitAt) this.ackedKarnXmitAt = r.xmitAt;
+        // RFC 8985 §6.2 step 3: an original delivered below what was already delivered: reordering.
+        if (seqLt(r.end, this.fack)) this.reorderingSeen = true;
       }
-      if (seqLeq(r.end, ack)) {
-        this.pipe -= inFlight(r);
-        if (r.lost && !r.retrans && !r.sacked) this.lostBytes -= seqDiff(r.end, r.start);
-        if (r.sacked) {
-          this.sackedBytes -= seqDiff(r.end, r.start);
-          this.sackedSegments--;
-        } else {
-          delivered += seqDiff(r.end, r.start);
-          this.rackDelivered(r, now);
-        }
-        this.head++;
-        continue;
+      const whole = seqLeq(r.end, ack);
+      const n = whole ? length(r) : seqDiff(ack, r.start);
+      if (!r.sacked) {
+        delivered += n;
+        if (whole) this.rackDelivered(r, now);
       }
-      if (seqLt(r.start, ack)) {
-        // Partly acknowledged (the peer's ACK fell inside a segment): keep the rest.
-        const n = seqDiff(ack, r.start);
-        const before = inFlight(r);
-        if (r.lost && !r.retrans && !r.sacked) this.lostBytes -= n;
-        if (r.sacked) this.sackedBytes -= n;
-        else delivered += n;
-        r.start = ack;
-        this.pipe += inFlight(r) - before;
-      }
-      break;
+      this.removeBytes(r, n);
+      if (!whole) break;
+      this.head++;
     }
     if (retransAcked) {
       this.ackedKarnXmitAt = Infinity;
       if (this.ackedEchoMatched && tsAt !== undefined && ((echo - tsAt(latestRetrans)) | 0) < 0) this.ackedEchoMatched = false;
     }
     if (seqGt(ack, this.fack)) this.fack = ack;
+    if (seqLt(this.lostFrom, ack)) this.lostFrom = ack;
+    if (this.dsackRoundEnd !== null && seqGeq(ack, this.dsackRoundEnd)) this.dsackRoundEnd = null;
     if (this.head > 1024 && this.head * 2 > recs.length) {
       this.recs = recs.slice(this.head);
       this.head = 0;
     }
+    if (this.empty) this.pipe = this.lostBytes = this.sackedBytes = this.sackedSegments = 0;
     return delivered;
   }
 
   /**
    * Apply the SACK blocks of an ACK (RFC 2018 §4, at most 4 parsed). Returns the bytes newly SACKed.
-   * A first block below the cumulative ACK, or inside the second block, is a D-SACK (RFC 2883 §4):
-   * a duplicate arrived, so the retransmission was spurious or the path reorders (RFC 8985 §6.2).
+   * `segAck` is the ACK's own cumulative acknowledgment: a first block below it, or inside the
+   * second block, is a D-SACK (RFC 2883 §4): a duplicate arrived — our retransmission was spurious,
+   * or the network duplicated or reordered — so RACK widens its reordering window (RFC 8985 §6.2).
    */
-  applySack(blocks: ReadonlyArray<readonly [number, number]>, ack: number, sndMax: number, now: number): number {
+  applySack(blocks: ReadonlyArray<readonly [number, number]>, segAck: number, sndMax: number, now: number): number {
     let newly = 0;
     for (let b = 0; b < blocks.length; b++) {
       const [left, right] = blocks[b]!;
       // A block for data never sent is bogus (Linux tcp_is_sackblock_valid): ignore it.
       if (!seqLt(left, right) || seqGt(right, sndMax)) continue;
-      if (b === 0 && (seqLeq(right, ack) ||
+      if (b === 0 && (seqLeq(right, segAck) ||
         (blocks.length > 1 && seqGeq(left, blocks[1]![0]) && seqLeq(right, blocks[1]![1])))) {
-        this.dsacks++;
-        this.reorderingSeen = true;
-        this.reoWndMult = Math.min(this.reoWndMult + 1, MAX_REO_WND_MULT);
+        this.dsackSeen(sndMax);
         continue;
       }
-      if (seqLeq(right, ack)) continue;
+      const una = this.first()?.start;
+      if (una === undefined || seqLeq(right, una)) continue;
       newly += this.markSacked(left, right, now);
       if (seqGt(right, this.fack)) this.fack = right;
     }
     return newly;
   }
 
+  /** RFC 8985 §6.2 step 4: one widening of the reordering window per round trip. */
+  private dsackSeen(sndMax: number): void {
+    this.dsacks++;
+    if (this.dsackRoundEnd !== null) return;
+    this.dsackRoundEnd = sndMax;
+    this.reoWndMult = Math.min(this.reoWndMult + 1, MAX_REO_WND_MULT);
+    this.reoWndPersist = REO_WND_PERSIST;
+  }
+
+  /** RFC 8985 §6.2 step 4: after 16 recoveries without D-SACK the window returns to its base. */
+  recoveryEnded(): void {
+    if (this.reoWndPersist > 0 && --this.reoWndPersist === 0) this.reoWndMult = 1;
+  }
+
   private markSacked(left: number, right: number, now: number): number {
     let newly = 0;
-    // Records are in sequence order: find the first that may overlap (binary search).
-    let lo = this.head;
-    let hi = this.recs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (seqLeq(this.recs[mid]!.end, left)) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < this.recs.length; i++) {
+    for (let i = this.indexOf(left); i < this.recs.length; i++) {
       const r = this.recs[i]!;
       if (seqGeq(r.start, right)) break;
       // Only whole segments count as SACKed (blocks normally follow segment edges).
       if (r.sacked || seqLt(r.start, left) || seqGt(r.end, right)) continue;
-      const len = seqDiff(r.end, r.start);
-      const before = inFlight(r);
-      if (r.lost && !r.retrans) this.lostBytes -= len;
-      // A segment SACKed that was never marked lost, below one delivered earlier: reordering.
+      // RFC 8985 §6.2 step 3: never resent, yet delivered below one delivered before it: reordering.
       if (!r.everRetrans && seqLt(r.end, this.fack)) this.reorderingSeen = true;
-      r.sacked = true;
-      this.sackedBytes += len;
-      this.sackedSegments++;
-      this.pipe += inFlight(r) - before;
-      newly += len;
+      this.markSackedOne(r);
+      newly += length(r);
       this.rackDelivered(r, now);
     }
     return newly;
@@ -265,28 +366,27 @@ export class Scoreboard {
 
   /**
    * RFC 8985 §6.2 step 5: mark lost every segment sent before the RACK segment whose time is up.
-   * Returns the time left until the earliest segment that may still be lost would time out
-   * (Infinity when none): the reordering timer.
+   * Walks the in-flight list in send order and stops at the first segment not yet due. Returns the
+   * number marked and the time left until the next one may be (Infinity when none): the
+   * reordering timer.
    */
   detectLoss(now: number, reoWnd: number): { marked: number; timeout: number } {
     let marked = 0;
     let timeout = Infinity;
     if (this.rackXmitAt === -Infinity) return { marked, timeout };
-    for (let i = this.head; i < this.recs.length; i++) {
-      const r = this.recs[i]!;
-      // Segments beyond the RACK segment in sequence order were sent after it (or are retransmitted
-      // copies that RACK will judge once something sent later is delivered).
-      if (seqGeq(r.start, this.rackEnd)) break;
-      if (r.sacked || (r.lost && !r.retrans)) continue;
+    let r = this.tHead;
+    while (r !== null) {
+      const next = r.nextT;
       const sentBefore = r.xmitAt < this.rackXmitAt || (r.xmitAt === this.rackXmitAt && seqLt(r.end, this.rackEnd));
-      if (!sentBefore) continue;
+      if (!sentBefore) break;
       const left = r.xmitAt + this.rackRtt + reoWnd - now;
-      if (left <= 0) {
-        this.markLost(r);
-        marked++;
-      } else if (left < timeout) {
+      if (left > 0) {
         timeout = left;
+        break;
       }
+      this.markLost(r);
+      marked++;
+      r = next;
     }
     return { marked, timeout };
   }
@@ -297,18 +397,21 @@ export class Scoreboard {
   }
 
   /**
-   * The peer discarded data it had SACKed (reneging, RFC 2018 §8): forget every SACK mark so that
-   * data is sent again.
+   * The peer discarded data it had SACKed (reneging, RFC 2018 §8): forget every SACK mark, so that
+   * data counts as lost and is sent again.
    */
   clearSacks(): void {
     for (let i = this.head; i < this.recs.length; i++) {
       const r = this.recs[i]!;
       if (!r.sacked) continue;
       r.sacked = false;
-      const len = seqDiff(r.end, r.start);
-      this.sackedBytes -= len;
+      this.sackedBytes -= length(r);
       this.sackedSegments--;
-      this.pipe += len;
+      // Not in flight (it was delivered, then dropped): it waits for retransmission.
+      r.lost = true;
+      r.retrans = false;
+      this.lostBytes += length(r);
+      if (seqLt(r.start, this.lostFrom)) this.lostFrom = r.start;
     }
   }
 
@@ -316,6 +419,7 @@ export class Scoreboard {
   clear(): void {
     this.recs = [];
     this.head = 0;
+    this.tHead = this.tTail = null;
     this.pipe = this.lostBytes = this.sackedBytes = this.sackedSegments = 0;
   }
 
@@ -324,5 +428,6 @@ export class Scoreboard {
     this.clear();
     this.fack = una;
     this.rackEnd = una;
+    this.lostFrom = una;
   }
 }

@@ -608,6 +608,34 @@ describe('RACK-TLP (RFC 8985)', () => {
     assert.equal(r.conn.info().tailLossProbes, 1);
   });
 
+  test('a lone segment in flight is probed at the RTO time, instead of the RTO (§7.2: PTO capped by the RTO)', () => {
+    const r = inFlight(1);
+    advance(r, 10);
+    // 2·SRTT + WCDelAckT (200 ms) is later than the RTO: the probe takes the RTO's place.
+    assert.equal(fireNext(r), 210);
+    expectSent(r, [out('PSH,ACK', 1001, 5001, 1024, 100)]);
+    const i = r.conn.info();
+    assert.equal(i.tailLossProbes, 1);
+    assert.equal(i.rtoExpirations, 0);
+    assert.equal(i.cwnd, 1000, 'a probe does not collapse cwnd as an RTO would');
+  });
+
+  test('a tail lost during recovery is found by RACK from the ACK of a retransmission (§6.2: send order, not sequence)', () => {
+    // Ten out at t=10, 1001 and 1901 lost. SACKs of 1101..1901 start recovery: 1001 is resent.
+    const r = tenInFlight();
+    r.host.t = 30;
+    for (const right of [1201, 1301, 1401]) send(r, { seq: 5001, ack: 1001, flags: ACK, sack: [[1101, right]] });
+    expectSent(r, [out('ACK', 1001, 5001, 1024, 100)]);
+    for (const right of [1501, 1601, 1701, 1801, 1901]) send(r, { seq: 5001, ack: 1001, flags: ACK, sack: [[1101, right]] });
+    r.host.take();
+    // The ACK of the retransmission (sent at 30) makes it the RACK segment: 1901, sent at 10 and
+    // never SACKed, is lost — resent now, not at the RTO.
+    r.host.t = 50;
+    send(r, { seq: 5001, ack: 1901, flags: ACK });
+    assert.deepEqual(dataOf(r.host.take()), [[1901, 100]]);
+    assert.equal(r.conn.info().rtoExpirations, 0);
+  });
+
   test('no probe without SACK: the RTO handles the tail (§7.1)', () => {
     const r = established({ peerMss: 100 });
     r.conn.write(bytes(1000));
@@ -619,20 +647,30 @@ describe('RACK-TLP (RFC 8985)', () => {
     assert.equal(r.conn.info().rtoExpirations, 1);
   });
 
-  test('a D-SACK sets reorderingSeen, and the reordering window then stays open with DupThresh SACKs (§6.2)', () => {
+  test('a D-SACK widens the reordering window (RACK.reo_wnd_mult, §6.2 step 4) but is not itself reordering', () => {
     const r = inFlight(5);
     advance(r, 10);
     assert.equal(r.conn.info().reorderingSeen, false);
-    // A duplicate of 1001 arrived (D-SACK below the cumulative ACK); 1101 is missing.
+    // A duplicate of 1001 arrived (D-SACK below the cumulative ACK); then 1201 is SACKed, 1101 missing.
     send(r, { seq: 5001, ack: 1101, flags: ACK, sack: [[1001, 1101]] });
     assert.equal(r.conn.info().dsacksReceived, 1);
-    assert.equal(r.conn.info().reorderingSeen, true);
-    for (const right of [1301, 1401, 1501]) send(r, { seq: 5001, ack: 1101, flags: ACK, sack: [[1201, right]] });
-    expectSent(r, [], 'three SACKed segments, but reordering was seen: wait');
-    assert.equal(r.conn.info().lost, 0);
-    // The window widened: min(RTT_min/4 · 2, SRTT) = 5 ms after RACK.rtt.
+    assert.equal(r.conn.info().reorderingSeen, false);
+    send(r, { seq: 5001, ack: 1101, flags: ACK, sack: [[1201, 1301]] });
+    expectSent(r, [], 'one SACKed segment: wait the reordering window');
+    // reo_wnd = min(RTT_min/4 · 2, SRTT) = 5 ms after RACK.rtt (10 ms) from 1101's send at 10.
     assert.equal(fireNext(r), 10 + 10 + 5);
     expectSent(r, [out('ACK', 1101, 5001, 1024, 100)]);
+  });
+
+  test('an original delivered below one delivered before it is reordering (§6.2 step 3)', () => {
+    const r = inFlight(5);
+    advance(r, 10);
+    send(r, { seq: 5001, ack: 1101, flags: ACK, sack: [[1201, 1301]] });
+    assert.equal(r.conn.info().reorderingSeen, false);
+    // 1101 was only late: the cumulative ACK covers it, never resent, below RACK.fack (1301).
+    send(r, { seq: 5001, ack: 1301, flags: ACK });
+    assert.equal(r.conn.info().reorderingSeen, true);
+    expectSent(r, []);
   });
 
   test('without reordering seen, DupThresh SACKed segments mark the hole lost at once (§6.2 step 4)', () => {
@@ -990,6 +1028,21 @@ describe('congestion control through the connection', () => {
       assert.equal(i.rtoExpirations, 1);
     });
   }
+});
+
+describe('user timeout (RFC 5482)', () => {
+  test('covers a FIN that is never acknowledged: ETIMEDOUT after the timeout, not after all retries', () => {
+    const r = established();
+    r.conn.setUserTimeout(5000);
+    r.conn.close();
+    expectSent(r, [out('FIN,ACK', 1001, 5001, 1024)]);
+    const t0 = r.host.t;
+    advance(r, 6000);
+    assert.equal(r.conn.state, 'CLOSED');
+    assert.ok(r.host.events.includes('closed:ETIMEDOUT'), r.host.events.join(' '));
+    assert.ok(r.host.states.some((s) => s.to === 'CLOSED' && s.cause.startsWith('user timeout')));
+    assert.ok(r.host.t - t0 >= 5000);
+  });
 });
 
 describe('Proportional Rate Reduction in fast recovery (RFC 6937)', () => {
