@@ -2,6 +2,7 @@
  * `synack <command>`: dispatch to the command modules (one file per command).
  */
 import { demoCommand } from './demo.js';
+import { drillCommand } from './drill.js';
 import { EXIT_OK, EXIT_USAGE, type CliIO } from './io.js';
 
 type Command = (args: string[], io: CliIO) => number | Promise<number>;
@@ -10,7 +11,7 @@ type Command = (args: string[], io: CliIO) => number | Promise<number>;
 const COMMANDS: Record<string, { summary: string; run?: Command }> = {
   demo: { summary: 'two stacks over an in-memory link, in virtual time: the ladder diagram', run: demoCommand },
   draw: { summary: 'ladder diagram and inferred states from a pcap/pcapng capture' },
-  drill: { summary: 'packetdrill-compatible test runner' },
+  drill: { summary: 'packetdrill-compatible test runner, in virtual time', run: drillCommand },
   serve: { summary: 'serve through the stack on a Linux TUN device' },
   get: { summary: 'HTTP/1.1 GET through the stack on a TUN device' },
   bench: { summary: 'benchmarks beside the Linux kernel' },
