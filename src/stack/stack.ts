@@ -356,6 +356,9 @@ export class Stack {
       return;
     }
     if (!(seg.flags & SYN)) return this.drop('tcp-invalid-state', packet); // Fourth: other text or control.
+    // SYN together with FIN is never a real open (a scan or an attack); RFC 9293 is silent, and Linux
+    // (tcp_rcv_state_process) discards it in LISTEN. So do we.
+    if (seg.flags & FIN) return this.drop('tcp-invalid-state', packet);
     if (l.full) {
       this.counters.listenOverflows++;
       return this.drop('tcp-listen-overflow', packet);
