@@ -4,20 +4,10 @@
  */
 import { DrillParseError } from './ast.js';
 import { parseScript } from './parse.js';
-import { runScript } from './runner.js';
+import { runScript, type DrillOutcome } from './runner.js';
 
-export interface DrillFileResult {
-  file: string;
-  ok: boolean;
-  skipped?: string;
-  error?: string;
-  line?: number;
-  expected?: string;
-  actual?: string;
-  warnings: string[];
-  /** Virtual time the script took, ms. */
-  durationMs: number;
-}
+/** A script's outcome (see `DrillOutcome`) and the file it came from. */
+export type DrillFileResult = DrillOutcome & { file: string };
 
 export function runDrillFile(file: string, text: string): DrillFileResult {
   let script;
