@@ -3,9 +3,10 @@
  * fresh synack stacks in virtual time, in parallel on worker threads; PASS/FAIL per script, and a
  * last line `N passed, M failed` (CONTRACT.md). Exit 0 when none failed, 1 otherwise, 2 on bad usage.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { runDrillFile, type DrillFileResult } from '../drill/file.js';
@@ -54,10 +55,13 @@ export function collectScripts(paths: string[]): string[] {
 
 /** Runs the scripts on up to `jobs` worker threads (in this thread when there are few). */
 export async function runScripts(files: string[], jobs: number): Promise<DrillFileResult[]> {
-  if (jobs <= 1 || files.length < 8) return files.map((f) => runDrillFile(f, readFileSync(f, 'utf8')));
+  const workerUrl = new URL('./drill-worker.js', import.meta.url);
+  // Under tsx (sources, no build) there is no worker file to start: run in this thread.
+  if (jobs <= 1 || files.length < 8 || !existsSync(fileURLToPath(workerUrl))) {
+    return files.map((f) => runDrillFile(f, readFileSync(f, 'utf8')));
+  }
   const results: DrillFileResult[] = new Array(files.length);
   let next = 0;
-  const workerUrl = new URL('./drill-worker.js', import.meta.url);
   const one = (): Promise<void> => new Promise((resolve, reject) => {
     const w = new Worker(workerUrl);
     const feed = (): void => {

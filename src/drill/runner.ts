@@ -107,6 +107,7 @@ export function runScript(script: DrillScript): DrillOutcome {
     remoteAddress: addrs.remote,
     defaultPort: SCRIPT_PORT,
     warn: (m) => warnings.push(m),
+    now: () => clock.now(),
   });
   const pending: PendingCall[] = [];
   let steps = 0;
@@ -131,7 +132,10 @@ export function runScript(script: DrillScript): DrillOutcome {
     const urg = dv.getUint16(t + 18);
     const options = decodeOptions(packet.subarray(t + 20, t + hl));
     const len = ip.payloadLength - hl;
-    if (flags & SYN && localIss === null) {
+    // A SYN or SYN,ACK with a new ISN starts a new connection (the listener answered a new SYN):
+    // numbers are relative to it from now on, and its timestamps are mapped afresh.
+    if (flags & SYN && localIss !== seq) {
+      if (localIss !== null) tsOffset = null;
       localIss = seq;
       local = { address: local.address, port: srcPort };
       remote.port = dstPort;
@@ -167,7 +171,12 @@ export function runScript(script: DrillScript): DrillOutcome {
       settlePending(line);
       if (stopOnPacket && outbound.length > 0) return;
       if (clock.now() >= t) return;
-      const next = Math.min(clock.nextDue(), t);
+      // Wake at the time a blocking call is expected back too (a poll timeout has no timer).
+      let next = Math.min(clock.nextDue(), t);
+      for (const p of pending) {
+        const due = p.returnAt ?? p.startedAt;
+        if (due > clock.now() && due < next) next = due;
+      }
       clock.advanceSync(Math.max(0, next - clock.now()));
       if (++steps > MAX_STEPS) throw new ScriptFailure(line, 'the run did not come to rest (too many steps)');
     }
@@ -176,7 +185,7 @@ export function runScript(script: DrillScript): DrillOutcome {
   const settlePending = (line: number): void => {
     for (let i = 0; i < pending.length; i++) {
       const p = pending[i]!;
-      const out = sockets.call(p.ev.name, p.ev.args);
+      const out = sockets.call(p.ev.name, p.ev.args, p.startedAt);
       if (!out.done) {
         const limit = p.rangeEnd ?? p.returnAt ?? p.startedAt;
         if (clock.now() > limit + tolerance) {

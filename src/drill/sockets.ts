@@ -54,6 +54,7 @@ export interface SocketEnv {
   remoteAddress: string;
   defaultPort: number;
   warn(message: string): void;
+  now(): number;
 }
 
 export class DrillSockets {
@@ -63,8 +64,11 @@ export class DrillSockets {
 
   constructor(private readonly env: SocketEnv) {}
 
-  /** Runs one call. Throws an Error (a script the runner cannot model) only for unknown calls. */
-  call(name: string, args: Expr[]): CallOutcome {
+  /**
+   * Runs one call, first made at `startedAt` (ms; a blocking call is asked again as time passes).
+   * Throws an Error (a script the runner cannot model) only for unknown calls.
+   */
+  call(name: string, args: Expr[], startedAt = this.env.now()): CallOutcome {
     switch (name) {
       case 'socket': return this.socket();
       case 'bind': return this.withSock(args, (s) => this.bind(s, args));
@@ -80,7 +84,7 @@ export class DrillSockets {
       case 'getsockopt': return this.withSock(args, (s) => this.getsockopt(s, args));
       case 'setsockopt': return this.withSock(args, (s) => this.setsockopt(s, args));
       case 'fcntl': return this.withSock(args, (s) => this.fcntl(s, args));
-      case 'poll': return this.poll(args);
+      case 'poll': return this.poll(args, startedAt);
       default:
         throw new Error(`system call ${name}() is not supported`);
     }
@@ -261,7 +265,7 @@ export class DrillSockets {
       // RFC 9293 §3.10.4 / RFC 2525 §2.17 (as Linux): closing with unread data, or with SO_LINGER
       // 0, aborts with RST instead of the orderly FIN.
       if (s.lingerZero || c.readableLength > 0) c.abort();
-      else c.close();
+      else c.close({ discardInput: true });
     }
     return ok(0);
   }
@@ -347,7 +351,7 @@ export class DrillSockets {
   }
 
   /** poll([{fd=4, events=POLLIN, revents=POLLIN}], 1, timeout). */
-  private poll(args: Expr[]): CallOutcome {
+  private poll(args: Expr[], startedAt: number): CallOutcome {
     const list = args[0];
     if (list === undefined || list.t !== 'list') return fail('EINVAL');
     let ready = 0;
@@ -366,7 +370,12 @@ export class DrillSockets {
         if (w !== revents) mismatches.push(`fd ${fd} revents ${pollNames(revents)}, expected ${pollNames(w)}`);
       }
     }
-    if (ready === 0) return { done: false };
+    if (ready === 0) {
+      // The timeout (ms; negative: forever): 0 when nothing became ready in time.
+      const timeout = num(args[2]) ?? -1;
+      if (timeout >= 0 && this.env.now() - startedAt >= timeout) return ok(0);
+      return { done: false };
+    }
     return { done: true, result: ready, ...(mismatches.length > 0 ? { mismatch: mismatches.join('; ') } : {}) };
   }
 

@@ -592,10 +592,13 @@ export class Connection implements TcpConnection {
 
   // ======================================================================== CLOSE / ABORT
 
-  close(): void {
+  close(options?: { discardInput?: boolean }): void {
+    if (options?.discardInput) this.discardInput = true;
     this.userClose();
     this.fireEvents();
   }
+  /** The application closed both directions: data arriving now would be lost (RFC 1122 §4.2.2.13). */
+  private discardInput = false;
 
   private userClose(): void {
     switch (this.state) {
@@ -746,7 +749,8 @@ export class Connection implements TcpConnection {
     if (!(f & SYN)) return;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
-    this.rcvAdvRight = this.rcvNxt;
+    // Our SYN offered its (unscaled) window: that much after the peer's SYN is promised.
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.windowField(SYN));
     this.takeSynOptions(seg);
     this.lastHeardAt = this.host.now();
     if (ackAcceptable) {
@@ -1267,6 +1271,13 @@ export class Connection implements TcpConnection {
     let payload = seg.payload;
     let seq = dataSeq;
 
+    if (payload.length > 0 && canReceive && this.discardInput && seqGt(seqAdd(seq, payload.length), this.rcvNxt)) {
+      // RFC 1122 §4.2.2.13 (RFC 9293 §3.6.1): the application closed for reading too, so new data
+      // would be lost: say so with a RST, as Linux does.
+      this.emit(this.sndNxt, RST, EMPTY, NO_OPTIONS);
+      this.enterClosed('data after CLOSE: RST sent, the data would be lost', 'RFC 1122 §4.2.2.13', null);
+      return;
+    }
     if (payload.length > 0 && canReceive && !this.finReceived) {
       if (payload.length > this.rcvSegMax) this.rcvSegMax = payload.length;
       this.noteReceiverRtt(seg);
@@ -1279,7 +1290,9 @@ export class Connection implements TcpConnection {
         seq = this.rcvNxt;
       }
       const offset = seqDiff(seq, this.rcvNxt);
-      const room = this.recvBuf.free - offset;
+      // RFC 9293 §3.10.7.4: text beyond the window we offered is trimmed — even the byte a zero-window
+      // probe carries — although the buffer may have a little more room.
+      const room = Math.min(this.recvBuf.free, this.promisedWindow()) - offset;
       if (payload.length > room) payload = payload.subarray(0, Math.max(0, room));
       let immediate = skip > 0 || this.state === 'SYN-RECEIVED';
       if (payload.length > 0) {
@@ -1320,9 +1333,11 @@ export class Connection implements TcpConnection {
         this.delackAt = this.host.now() + this.config.delayedAckMs;
         this.host.timersChanged(this);
       }
-    } else if (payload.length > 0) {
+    } else if (payload.length > 0 && st === 'TIME-WAIT') {
       this.ackNeeded = true;
     }
+    // RFC 9293 §3.10.7.4 seventh step: in CLOSE-WAIT, CLOSING and LAST-ACK "this should not occur
+    // since a FIN has been received from the remote side. Ignore the segment text." (as Linux does).
 
     // Eighth: the FIN bit — only processed once everything before it has arrived.
     if (fin && st !== 'CLOSED' && st !== 'LISTEN' && st !== 'SYN-SENT') {

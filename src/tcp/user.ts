@@ -118,8 +118,12 @@ export interface TcpConnection {
   readonly readableLength: number;
   /** True once the peer's FIN has been received (no more data will arrive beyond what is buffered). */
   readonly finReceived: boolean;
-  /** CLOSE: no more data from this side; FIN after what is queued (a half-close, RFC 9293 §3.10.4). */
-  close(): void;
+  /**
+   * CLOSE: no more data from this side; FIN after what is queued (a half-close, RFC 9293 §3.10.4).
+   * `discardInput`: the application will not read either (a socket's close(), not shutdown()):
+   * data that still arrives is answered with RST (RFC 1122 §4.2.2.13).
+   */
+  close(options?: { discardInput?: boolean }): void;
   /** ABORT: RST now, discard everything (RFC 9293 §3.10.5). */
   abort(): void;
   /** STATUS (RFC 9293 §3.10.6). */

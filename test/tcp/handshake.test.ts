@@ -142,7 +142,9 @@ describe('SYN-SENT', () => {
   test('SYN,ACK,FIN: ESTABLISHED then CLOSE-WAIT, FIN acked <ACK=5002>, events established then end', () => {
     const r = synSent();
     send(r, { seq: 5000, ack: 1001, flags: SYN | ACK | FIN });
-    expectSent(r, [out('ACK', 1001, 5002, 1024)]);
+    // Our SYN offered 1024 after the peer's SYN; the FIN took one of those sequence numbers, and a
+    // one-byte increase is not offered (receiver SWS avoidance, RFC 9293 §3.8.6.2.2).
+    expectSent(r, [out('ACK', 1001, 5002, 1023)]);
     assert.equal(r.conn.state, 'CLOSE-WAIT');
     assert.deepEqual(r.host.events, ['established', 'end']);
     assert.equal(r.conn.finReceived, true);
