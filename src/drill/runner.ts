@@ -9,6 +9,7 @@
 import { MemoryLink } from '../link/memory.js';
 import { VirtualClock } from '../link/clock.js';
 import { Stack } from '../stack/stack.js';
+import type { StackOptions } from '../stack/options.js';
 import { parseAddress } from '../wire/address.js';
 import { parseIpPacket, PROTO_TCP } from '../wire/ip.js';
 import { ACK, SYN } from '../wire/tcp.js';
@@ -95,6 +96,7 @@ export function runScript(script: DrillScript): DrillOutcome {
     // Linux's defaults where they show on the wire: 40 ms delayed ACK minimum, 60 s TIME-WAIT.
     delayedAckMs: 40,
     mslMs: 30_000,
+    ...sysctlOptions(script, warnings),
   });
   const outbound: Outbound[] = [];
   remoteEnd.onPacket((p) => outbound.push({ t: clock.now(), packet: p }));
@@ -155,9 +157,14 @@ export function runScript(script: DrillScript): DrillOutcome {
   };
 
   /** Fail on a packet the stack sent that no `>` line asked for. */
-  const noUnexpected = (line: number): void => {
+  /**
+   * Fail on a packet sent before this moment that no `>` line took. Packets of this very instant wait
+   * for the next `>` line: a call at the same time as the segment it causes may be written before
+   * or after it (packetdrill matches outbound packets in order, when a `>` line comes).
+   */
+  const noUnexpected = (line: number, atEnd = false): void => {
     const p = outbound[0];
-    if (p === undefined) return;
+    if (p === undefined || (!atEnd && p.t >= clock.now())) return;
     const d = describe(p.packet);
     throw new ScriptFailure(line, `unexpected packet from the stack at ${(p.t / 1000).toFixed(3)} s`,
       'no packet', d ? show(d) : `${p.packet.length} bytes (not TCP)`);
@@ -185,7 +192,8 @@ export function runScript(script: DrillScript): DrillOutcome {
   const settlePending = (line: number): void => {
     for (let i = 0; i < pending.length; i++) {
       const p = pending[i]!;
-      const out = sockets.call(p.ev.name, p.ev.args, p.startedAt);
+      const want = exprNumber(p.ev.result);
+      const out = sockets.call(p.ev.name, p.ev.args, p.startedAt, want !== null && want >= 0 ? want : null);
       if (!out.done) {
         const limit = p.rangeEnd ?? p.returnAt ?? p.startedAt;
         if (clock.now() > limit + tolerance) {
@@ -219,10 +227,12 @@ export function runScript(script: DrillScript): DrillOutcome {
   };
 
   /** Compare an actual packet with a `>` line. */
-  const matchOutbound = (ev: SegmentEvent, p: Outbound): void => {
-    const d = describe(p.packet);
+  const matchOutbound = (ev: SegmentEvent, p: Outbound, later: Outbound[] = [], pushFree = false): void => {
+    const first = describe(p.packet);
     const expectedText = `> ${formatExpected(ev)}`;
-    if (d === null) throw new ScriptFailure(ev.line, 'the stack sent a packet that is not TCP', expectedText, `${p.packet.length} bytes`);
+    if (first === null) throw new ScriptFailure(ev.line, 'the stack sent a packet that is not TCP', expectedText, `${p.packet.length} bytes`);
+    const d = later.length === 0 ? first : coalesce(first, later.map((x) => describe(x.packet)!));
+    if (pushFree && ev.flags.includes('P')) d.seg = { ...d.seg, flags: d.seg.flags | 0x08 };
     const problems: string[] = [];
     const wantFlags = flagsFromLetters(ev.flags);
     if (d.seg.flags !== wantFlags) problems.push(`flags ${lettersFromFlags(d.seg.flags)} ≠ ${ev.flags}`);
@@ -310,7 +320,32 @@ export function runScript(script: DrillScript): DrillOutcome {
           throw new ScriptFailure(ev.line, `packet at ${(p.t / 1000).toFixed(3)} s, expected at ${(when.earliest / 1000).toFixed(3)} s`,
             `> ${formatExpected(ev)}`, d ? show(d) : '?');
         }
-        matchOutbound(ev, p);
+        // A `>` line longer than one segment was written for a stack behind a TSO/GSO device (the
+        // Linux selftests): the MSS-sized segments that together make it up, sent at that instant,
+        // stand for it.
+        const later: Outbound[] = [];
+        const d0 = describe(p.packet);
+        if (d0 !== null && d0.seg.length > 0 && d0.seg.length < ev.length) {
+          let end = d0.seg.end;
+          let total = d0.seg.length;
+          for (;;) {
+            if (outbound.length === 0) runTo(Math.min(p.t + tolerance, MAX_SCRIPT_MS), ev.line, true);
+            const q = outbound[0];
+            const dq = q === undefined ? null : describe(q.packet);
+            if (q === undefined || dq === null || dq.seg.length === 0 || dq.seg.start !== end || total + dq.seg.length > ev.length) break;
+            later.push(outbound.shift()!);
+            end = dq.seg.end;
+            total += dq.seg.length;
+            if (total === ev.length) break;
+          }
+        }
+        // Where a TSO device splits a burst is its own affair (Linux marks each piece PSH): a piece
+        // that stops inside a run of segments sent together may stand with the PSH it was written with.
+        const next = outbound[0];
+        const dn = next === undefined ? null : describe(next.packet);
+        const splitInBurst = later.length > 0 && dn !== null && next!.t === p.t && dn.seg.length > 0 &&
+          dn.seg.start === (describe((later[later.length - 1] ?? p).packet)?.seg.end ?? -1);
+        matchOutbound(ev, p, later, splitInBurst);
         prev = when.anchor ?? p.t;
         continue;
       }
@@ -325,7 +360,8 @@ export function runScript(script: DrillScript): DrillOutcome {
         case 'syscall': {
           let out: CallOutcome;
           try {
-            out = sockets.call(ev.name, ev.args);
+            const want = exprNumber(ev.result);
+            out = sockets.call(ev.name, ev.args, clock.now(), want !== null && want >= 0 ? want : null);
           } catch (e) {
             throw new ScriptSkip(`line ${ev.line}: ${(e as Error).message}`);
           }
@@ -361,7 +397,7 @@ export function runScript(script: DrillScript): DrillOutcome {
       const p = pending[0]!;
       throw new ScriptFailure(p.ev.line, `${p.ev.name}() never returned`);
     }
-    noUnexpected(lastLine);
+    noUnexpected(lastLine, true);
     return { ok: true, warnings, durationMs: clock.now() };
   } catch (e) {
     if (e instanceof ScriptFailure) {
@@ -376,6 +412,73 @@ export function runScript(script: DrillScript): DrillOutcome {
   } finally {
     for (const c of stack.connections()) c.abort();
   }
+}
+
+/**
+ * The Linux settings a script's shell lines make (`sysctl -q net.ipv4.tcp_rmem="…"`, and the kernel
+ * selftests' `./defaults.sh`), as stack options: shell lines are not run, but these are read, since
+ * they decide what Linux puts on the wire (the window scale follows tcp_rmem's maximum, …).
+ */
+export function sysctlOptions(script: DrillScript, warnings: string[]): Partial<StackOptions> {
+  const out: Partial<StackOptions> = {};
+  const apply = (name: string, value: string): void => {
+    const nums = value.trim().split(/\s+/).map(Number);
+    switch (name.replace(/\//g, '.')) {
+      case 'net.ipv4.tcp_rmem':
+        if (nums.length === 3 && nums.every(Number.isFinite)) {
+          out.receiveBufferSize = Math.min(nums[1]!, 1 << 20);
+          out.receiveBufferMax = nums[2]!;
+        }
+        return;
+      case 'net.ipv4.tcp_wmem':
+        if (nums.length === 3 && nums.every(Number.isFinite)) {
+          out.sendBufferSize = nums[1]!;
+          out.sendBufferMax = nums[2]!;
+        }
+        return;
+      case 'net.ipv4.tcp_timestamps': out.timestamps = nums[0] !== 0; return;
+      case 'net.ipv4.tcp_sack': out.sack = nums[0] !== 0; return;
+      case 'net.ipv4.tcp_window_scaling': out.windowScaling = nums[0] !== 0; return;
+      case 'net.ipv4.tcp_syn_retries': if (Number.isInteger(nums[0])) out.synRetries = nums[0]!; return;
+      case 'net.ipv4.tcp_congestion_control':
+        if (value.trim() === 'cubic') out.congestionControl = 'cubic';
+        else if (value.trim() === 'reno') out.congestionControl = 'newreno';
+        else warnings.push(`sysctl ${name}=${value}: not available, CUBIC used`);
+        return;
+      default:
+        warnings.push(`sysctl ${name} not modelled`);
+    }
+  };
+  for (const ev of script.events) {
+    if (ev.kind !== 'command') continue;
+    // The Linux kernel selftests' defaults.sh (tools/testing/selftests/net/packetdrill).
+    if (/(^|[\s/])defaults\.sh\b/.test(ev.text)) {
+      apply('net.ipv4.tcp_rmem', `4096 540000 ${15 * 1024 * 1024}`);
+      apply('net.ipv4.tcp_wmem', `4096 ${256 * 1024} 4194304`);
+      apply('net.ipv4.tcp_timestamps', '1');
+      apply('net.ipv4.tcp_sack', '1');
+      apply('net.ipv4.tcp_syn_retries', '5');
+      apply('net.ipv4.tcp_congestion_control', 'cubic');
+    }
+    for (const m of ev.text.matchAll(/sysctl\s+(?:-[a-z]+\s+)*([\w./]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))/g)) {
+      apply(m[1]!, m[2] ?? m[3] ?? m[4] ?? '');
+    }
+  }
+  return out;
+}
+
+/** Segments sent back to back, as the one large segment a TSO device would have taken. */
+function coalesce(first: { seg: ScriptSegment; srcPort: number; dstPort: number; tsVal: number | null },
+  rest: Array<{ seg: ScriptSegment }>): { seg: ScriptSegment; srcPort: number; dstPort: number; tsVal: number | null } {
+  const last = rest[rest.length - 1]!.seg;
+  let flags = first.seg.flags;
+  let length = first.seg.length;
+  for (const r of rest) {
+    // PSH and FIN on any piece belong to the whole (Linux sets PSH on the last piece of a TSO burst).
+    flags |= r.seg.flags & 0x09;
+    length += r.seg.length;
+  }
+  return { ...first, seg: { ...first.seg, flags, length, end: (first.seg.start + length) >>> 0, ack: last.ack, win: last.win } };
 }
 
 /** An event's time window in ms: earliest, latest, and the time later `+` lines count from. */

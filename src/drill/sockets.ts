@@ -28,6 +28,15 @@ const SYMBOLS: Record<string, number> = {
   MSG_DONTWAIT: 0x40, MSG_PEEK: 0x2, MSG_NOSIGNAL: 0x4000,
 };
 
+/** Socket options whose behaviour a script would depend on and synack does not have. */
+const UNSUPPORTED_OPTIONS = new Set([
+  'SO_ZEROCOPY', 'TCP_MD5SIG', 'TCP_MD5SIG_EXT', 'TCP_INQ', 'TCP_FASTOPEN', 'TCP_FASTOPEN_CONNECT',
+  'TCP_FASTOPEN_KEY', 'TCP_ZEROCOPY_RECEIVE', 'SO_TIMESTAMPING', 'TCP_REPAIR', 'TCP_ULP', 'SO_TXTIME',
+  'TCP_AO_ADD_KEY', 'SO_MAX_PACING_RATE', 'TCP_CONGESTION',
+]);
+/** send/recv flags likewise. */
+const UNSUPPORTED_FLAGS = ['MSG_ZEROCOPY', 'MSG_ERRQUEUE', 'MSG_FASTOPEN', 'MSG_OOB'];
+
 interface Sock {
   fd: number;
   nonblocking: boolean;
@@ -59,6 +68,11 @@ export interface SocketEnv {
 
 export class DrillSockets {
   private readonly socks = new Map<number, Sock>();
+  /**
+   * The descriptor the script expects a new socket to get: like packetdrill, the script's numbers
+   * name sockets (Linux's selftests start at 4), so a new socket takes the number the script gives.
+   */
+  private wantFd: number | null = null;
   /** The socket most recently used, for `%{ tcpi_… }%` assertions. */
   lastConnection: TcpConnection | null = null;
 
@@ -68,7 +82,11 @@ export class DrillSockets {
    * Runs one call, first made at `startedAt` (ms; a blocking call is asked again as time passes).
    * Throws an Error (a script the runner cannot model) only for unknown calls.
    */
-  call(name: string, args: Expr[], startedAt = this.env.now()): CallOutcome {
+  call(name: string, args: Expr[], startedAt = this.env.now(), wantFd: number | null = null): CallOutcome {
+    this.wantFd = wantFd;
+    if (mentions(args, UNSUPPORTED_FLAGS)) {
+      throw new Error(`${name}() with ${UNSUPPORTED_FLAGS.filter((f) => mentions(args, [f])).join('|')} is not supported`);
+    }
     switch (name) {
       case 'socket': return this.socket();
       case 'bind': return this.withSock(args, (s) => this.bind(s, args));
@@ -131,6 +149,7 @@ export class DrillSockets {
   private socket(): CallOutcome {
     let fd = 3;
     while (this.socks.has(fd)) fd++;
+    if (this.wantFd !== null && this.wantFd >= 0 && !this.socks.has(this.wantFd)) fd = this.wantFd;
     this.socks.set(fd, {
       fd, nonblocking: false, port: 0, listener: null, conn: null, soError: null, failed: null,
       connecting: false, lingerZero: false, noDelay: false, shutWr: false, connected: false,
@@ -331,6 +350,7 @@ export class DrillSockets {
         s.conn?.setKeepAlive(value !== 0);
         return ok(0);
       default:
+        if (UNSUPPORTED_OPTIONS.has(opt)) throw new Error(`socket option ${opt} is not supported`);
         this.env.warn(`setsockopt ${opt} is accepted and ignored`);
         return ok(0);
     }
@@ -412,6 +432,20 @@ function fail(errno: string): CallOutcome {
 function failFrom(e: unknown): CallOutcome {
   if (e instanceof TcpError) return fail(e.code);
   throw e;
+}
+
+/** Whether a symbol from `names` appears anywhere in the arguments. */
+function mentions(args: Expr[], names: string[]): boolean {
+  const seen = (e: Expr): boolean => {
+    switch (e.t) {
+      case 'sym': return names.includes(e.v);
+      case 'or': case 'list': return e.items.some(seen);
+      case 'struct': return e.fields.some((f) => seen(f.value));
+      case 'call': return e.args.some(seen);
+      default: return false;
+    }
+  };
+  return args.some(seen);
 }
 
 function num(e: Expr | undefined): number | null {

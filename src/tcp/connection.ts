@@ -1520,7 +1520,10 @@ export class Connection implements TcpConnection {
             break;
           }
         }
-        this.sendNew(len, now);
+        // PSH on the last segment of a burst, too — the one the window stops us after — as Linux
+        // does (a receiver may deliver at once; RFC 9293 §3.9.1 leaves when to push to us).
+        const burstEnds = usable - len < Math.min(mss, pending - len);
+        this.sendNew(len, now, burstEnds);
         sentNew = true;
         continue;
       }
@@ -1541,7 +1544,7 @@ export class Connection implements TcpConnection {
   }
 
   /** Send `len` new bytes at SND.NXT (with FIN when they end the stream) and record them. */
-  private sendNew(len: number, now: number): void {
+  private sendNew(len: number, now: number, push = false): void {
     // RFC 5681 §4.1 / RFC 9438 §5.8: after an idle period longer than the RTO, restart from IW.
     if (this.sb.empty && this.handshakeDone && this.bytesSent > 0 && now - this.lastSendAt > this.rtt.rto) {
       this.cc.onIdleRestart(this.initialWindow(), now);
@@ -1550,7 +1553,7 @@ export class Connection implements TcpConnection {
     const pending = seqDiff(this.dataEnd(), start);
     const last = len === pending;
     const finHere = last && this.closeRequested && seqAdd(start, len) === this.finSeq;
-    const flags = ACK | (last ? PSH : 0) | (finHere ? FIN : 0);
+    const flags = ACK | (last || push ? PSH : 0) | (finHere ? FIN : 0);
     this.emit(start, flags, this.sendBuf.view(seqDiff(start, this.sndBufSeq), len), NO_OPTIONS);
     this.bytesSent += len;
     if (this.rttSeq === null && !this.tsOk && this.sb.lostBytes === 0) {

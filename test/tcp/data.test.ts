@@ -37,7 +37,8 @@ describe('sending', () => {
     r.conn.write(bytes(1000));
     assert.equal(r.host.take().length, 3);
     send(r, { seq: 5001, ack: 1101, flags: ACK, win: 300 });
-    expectSent(r, [out('ACK', 1301, 5001, 1024, 100)]);
+    // One more segment fits; the window stops the burst there, so it carries PSH (as Linux does).
+    expectSent(r, [out('PSH,ACK', 1301, 5001, 1024, 100)]);
   });
 
   test('initial window 10 segments (RFC 6928); slow start opens it with each ACK (RFC 5681 §3.1)', () => {
@@ -47,8 +48,8 @@ describe('sending', () => {
     assert.equal(first.length, 10);
     assert.equal(r.conn.info().cwnd, 1000);
     send(r, { seq: 5001, ack: 1101, flags: ACK });
-    // cwnd 1000 → 1100, 900 in flight: two more segments.
-    expectSent(r, [out('ACK', 2001, 5001, 1024, 100), out('ACK', 2101, 5001, 1024, 100)]);
+    // cwnd 1000 → 1100, 900 in flight: two more segments, the last of the burst with PSH.
+    expectSent(r, [out('ACK', 2001, 5001, 1024, 100), out('PSH,ACK', 2101, 5001, 1024, 100)]);
     assert.equal(r.conn.info().cwnd, 1100);
   });
 
