@@ -69,7 +69,8 @@ export function evaluateTcpInfoAssertion(code: string, info: TcpInfo | null): As
   const statements = code.split(/[\n;]/).map((s) => s.trim()).filter((s) => s.length > 0 && !s.startsWith('#'));
   const skipped: string[] = [];
   for (const st of statements) {
-    const m = /^assert\s+(.+?)(?:\s*,\s*(['"]).*\2)?$/.exec(st);
+    // `assert EXPR` or `assert EXPR, MESSAGE` (Python: the message is any expression, printed on failure).
+    const m = /^assert\s+([^,]+?)(?:\s*,.*)?$/.exec(st);
     if (m === null) {
       skipped.push(st);
       continue;
