@@ -138,6 +138,12 @@ export function parseDemoArgs(args: string[]): {
   };
 }
 
+/** Block-element charts (▁…█) and the ellipsis in ASCII: a ramp of characters, and '..'. */
+function toAscii(text: string): string {
+  const ramp = '_.-:=+*#';
+  return text.replace(/[▁-█]/g, (c) => ramp[c.charCodeAt(0) - 0x2581] ?? '#').replace(/…/g, '..');
+}
+
 /** The summary under the diagram: each check, the numbers, the verdict. */
 export function formatSummary(result: ScenarioResult, ascii: boolean): string {
   const s = result.summary;
@@ -147,7 +153,7 @@ export function formatSummary(result: ScenarioResult, ascii: boolean): string {
   for (const c of s.checks) {
     lines.push(`  ${c.ok ? yes : no} ${c.what}${c.detail !== undefined ? ` (${c.detail})` : ''}`);
   }
-  for (const [k, val] of Object.entries(s.stats)) lines.push(`  ${k}: ${val}`);
+  for (const [k, val] of Object.entries(s.stats)) lines.push(`  ${k}: ${ascii ? toAscii(String(val)) : val}`);
   const failed = s.checks.filter((c) => !c.ok).length;
   lines.push(
     s.ok
