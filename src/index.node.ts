@@ -26,3 +26,6 @@ export class Stack extends CoreStack {
     return (this.#net ??= new Net(this));
   }
 }
+// Linux TUN devices (Node only: opens /dev/net/tun through koffi; never imported by the core).
+export { TunLink, TunError } from './link/tun.js';
+export type { TunOptions, TunStats, TunErrorCode } from './link/tun.js';

@@ -3,6 +3,8 @@
  */
 import { demoCommand } from './demo.js';
 import { drillCommand } from './drill.js';
+import { getCommand } from './get.js';
+import { serveCommand } from './serve.js';
 import { EXIT_OK, EXIT_USAGE, type CliIO } from './io.js';
 
 type Command = (args: string[], io: CliIO) => number | Promise<number>;
@@ -12,8 +14,8 @@ const COMMANDS: Record<string, { summary: string; run?: Command }> = {
   demo: { summary: 'two stacks over an in-memory link, in virtual time: the ladder diagram', run: demoCommand },
   draw: { summary: 'ladder diagram and inferred states from a pcap/pcapng capture' },
   drill: { summary: 'packetdrill-compatible test runner, in virtual time', run: drillCommand },
-  serve: { summary: 'serve through the stack on a Linux TUN device' },
-  get: { summary: 'HTTP/1.1 GET through the stack on a TUN device' },
+  serve: { summary: 'serve through the stack on a Linux TUN device', run: serveCommand },
+  get: { summary: 'HTTP/1.1 GET through the stack on a TUN device', run: getCommand },
   bench: { summary: 'benchmarks beside the Linux kernel' },
   ui: { summary: 'the interactive page on 127.0.0.1' },
 };

@@ -96,7 +96,7 @@ test('--help on the command and on the program', async () => {
 });
 
 test('commands not built yet and unknown commands exit 2 with a one-line reason', async () => {
-  for (const name of ['draw', 'serve', 'get', 'bench', 'ui']) {
+  for (const name of ['draw', 'bench', 'ui']) {
     const c = capture();
     assert.equal(await runCli([name], c.io), 2);
     assert.match(c.err(), new RegExp(`'${name}' is not built yet\\n$`));

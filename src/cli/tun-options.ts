@@ -1,0 +1,317 @@
+/**
+ * What `synack serve` and `synack get` share: the TUN options (`--tun`, `--kernel-address`,
+ * `--address`, `--mtu`), their checks, and the setup and teardown of a Stack on the TUN device.
+ *
+ * Node only (CLI). The TUN device is opened through `src/link/tun.ts`, loaded on first use so that
+ * the commands' usage errors and `--help`, and their tests on a MemoryLink, need no TUN support.
+ */
+import { isIP } from 'node:net';
+import { RealClock, type Clock, type TimerHandle } from '../link/clock.js';
+import type { LinkEnd } from '../link/link.js';
+import { Stack } from '../index.node.js';
+import { formatAddress, inPrefix, parseCidr } from '../wire/address.js';
+import { UsageError } from './io.js';
+
+/** The parseArgs option table both commands spread into theirs. */
+export const TUN_OPTIONS = {
+  tun: { type: 'string' },
+  'kernel-address': { type: 'string', multiple: true },
+  address: { type: 'string', multiple: true },
+  mtu: { type: 'string' },
+} as const;
+
+export const TUN_HELP = `  --tun IF                 the TUN device to use (created if missing; needs CAP_NET_ADMIN)
+  --kernel-address CIDR    the kernel's side of the link, e.g. 10.9.0.1/24 or fd09::1/64; set on
+                           the device, which is then brought up (repeatable: one per family)
+  --address IP             the stack's own address, CIDR or plain (10.9.0.2/24 or 10.9.0.2);
+                           repeatable, for IPv4 and IPv6
+  --mtu N                  the device's MTU (default 1500)`;
+
+/** One address of the stack or of the kernel, checked. */
+export interface LinkAddress {
+  /** Canonical text of the address alone (RFC 5952 for IPv6). */
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+  /** `address/prefix`. */
+  cidr: string;
+}
+
+export interface TunConfig {
+  tun: string;
+  mtu: number | undefined;
+  /** The stack's addresses, in the order given. */
+  addresses: LinkAddress[];
+  /** The kernel's side, possibly none (then the device must already be configured). */
+  kernelAddresses: LinkAddress[];
+  /** Remarks worth a line on stderr (e.g. a stack address the kernel has no route to). */
+  notes: string[];
+}
+
+/** The values parseArgs gives for TUN_OPTIONS. */
+export interface TunValues {
+  tun?: string | undefined;
+  'kernel-address'?: string[] | undefined;
+  address?: string[] | undefined;
+  mtu?: string | undefined;
+}
+
+/**
+ * Parses `10.9.0.2`, `10.9.0.2/24`, `fd09::2`, `fd09::2/64`. Without a prefix the prefix is
+ * `undefined` (the caller decides); throws UsageError naming the option.
+ */
+export function parseLinkAddress(option: string, text: string): { address: string; prefix: number | undefined; family: 4 | 6 } {
+  const slash = text.indexOf('/');
+  const bare = slash < 0 ? text : text.slice(0, slash);
+  const family = isIP(bare);
+  const parsed = family === 0 ? null : parseCidr(text);
+  if (parsed === null || (family !== 4 && family !== 6)) {
+    throw new UsageError(`bad --${option} '${text}': expected an IPv4 or IPv6 address, optionally with /prefix (10.9.0.2/24, fd09::2/64)`);
+  }
+  return { address: formatAddress(parsed.address), prefix: slash < 0 ? undefined : parsed.prefix, family };
+}
+
+function withPrefix(a: { address: string; family: 4 | 6 }, prefix: number): LinkAddress {
+  return { address: a.address, prefix, family: a.family, cidr: `${a.address}/${prefix}` };
+}
+
+/** Linux interface names: at most IFNAMSIZ-1 = 15 bytes, no '/', ':' or white space, not '.'/'..'. */
+function checkInterfaceName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || Buffer.byteLength(name) > 15 || /[/:\s]/.test(name)) {
+    throw new UsageError(`bad --tun '${name}': an interface name of 1 to 15 characters without '/', ':' or spaces`);
+  }
+}
+
+/**
+ * Checks the TUN options. A plain `--address` gets the full prefix (/32, /128): the stack's prefix
+ * only picks a source address among several of one family, and everything leaves through the one
+ * link anyway. A plain `--kernel-address` takes the prefix of the stack's address of its family when
+ * that one was written with a prefix (so `--kernel-address 10.9.0.1 --address 10.9.0.2/24` means
+ * the /24), else the full prefix; the kernel routes the stack's address to the device only if the
+ * prefix covers it, and a note says so when it does not.
+ */
+export function parseTunValues(v: TunValues): TunConfig {
+  if (v.tun === undefined) throw new UsageError('--tun IF is required (the TUN device, e.g. --tun synack0)');
+  checkInterfaceName(v.tun);
+  const given = (v.address ?? []).map((t) => parseLinkAddress('address', t));
+  if (given.length === 0) throw new UsageError('--address IP is required (the stack\'s own address, e.g. --address 10.9.0.2/24)');
+  const addresses = given.map((a) => withPrefix(a, a.prefix ?? (a.family === 4 ? 32 : 128)));
+  const seen = new Set<string>();
+  for (const a of addresses) {
+    if (seen.has(a.address)) throw new UsageError(`--address ${a.address} is given twice`);
+    seen.add(a.address);
+  }
+  const kernelAddresses = (v['kernel-address'] ?? []).map((t) => {
+    const k = parseLinkAddress('kernel-address', t);
+    if (seen.has(k.address)) {
+      throw new UsageError(`--kernel-address ${k.address} is also an --address: the kernel and the stack need an address each`);
+    }
+    const stackPrefix = given.find((a) => a.family === k.family && a.prefix !== undefined)?.prefix;
+    return withPrefix(k, k.prefix ?? stackPrefix ?? (k.family === 4 ? 32 : 128));
+  });
+  let mtu: number | undefined;
+  if (v.mtu !== undefined) {
+    mtu = Number(v.mtu);
+    // RFC 791: every IPv4 host takes 576-byte datagrams; RFC 8200 §5: IPv6 links carry 1280.
+    const min = addresses.some((a) => a.family === 6) ? 1280 : 576;
+    if (v.mtu.trim() === '' || !Number.isInteger(mtu) || mtu < min || mtu > 65535) {
+      throw new UsageError(`bad --mtu '${v.mtu}': expected an integer from ${min} to 65535`);
+    }
+  }
+  const notes: string[] = [];
+  for (const a of addresses) {
+    const family = kernelAddresses.filter((k) => k.family === a.family);
+    if (family.length === 0) continue;
+    const bytes = parseCidr(a.address)!.address;
+    if (!family.some((k) => inPrefix(bytes, parseCidr(k.address)!.address, k.prefix))) {
+      notes.push(`${a.address} is outside ${family.map((k) => k.cidr).join(', ')}: the kernel needs a route to it over ${v.tun}`);
+    }
+  }
+  return { tun: v.tun, mtu, addresses, kernelAddresses, notes };
+}
+
+/** A link the commands run on: a TunLink, or (in tests) any packet port with a name and close(). */
+export interface CommandLink extends LinkEnd {
+  readonly name: string;
+  close(): void;
+  /** Packet counters, reported as they are in `--json` summaries (TunLink: packetsIn, bytesOut, drops…). */
+  readonly stats?: object;
+}
+
+export interface OpenLinkOptions {
+  name: string;
+  mtu?: number;
+  kernelAddresses: string[];
+}
+
+/** What a command takes from its surroundings beyond CliIO; tests replace each part. */
+export interface TunDeps {
+  /** Opens the link (default: `TunLink.open`). */
+  openLink?: (opts: OpenLinkOptions) => CommandLink | Promise<CommandLink>;
+  /** Stops the command as SIGINT would (default: SIGINT and SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** `TunLink.open`, imported on first use (see the file comment). */
+async function openTun(opts: OpenLinkOptions): Promise<CommandLink> {
+  const { TunLink } = await import('../link/tun.js');
+  return TunLink.open(opts);
+}
+
+/**
+ * The one-line reason a link could not be opened: a TunError's message as it is (it is written to be
+ * shown), anything else's first line with its errno code (EACCES, ENOENT…) in front when it lacks one.
+ */
+export function linkErrorReason(e: unknown): string {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  // TunLink's messages start 'synack: ', which the command's own prefix already says.
+  const message = ((e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '').replace(/^synack: /, '');
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/**
+ * A real-time clock whose pending timers can all be dropped at once. When a command is done, the
+ * stack may still hold a connection in TIME-WAIT (2×MSL, RFC 9293 §3.4.2) whose host timer would keep
+ * the process alive for a minute after its link is closed; `stop()` lets the process exit.
+ */
+export class StoppableClock implements Clock {
+  readonly #inner = new RealClock();
+  readonly #pending = new Set<TimerHandle>();
+  #stopped = false;
+
+  now(): number {
+    return this.#inner.now();
+  }
+
+  schedule(at: number, fn: () => void): TimerHandle {
+    if (this.#stopped) return { id: 0 };
+    const h: TimerHandle = this.#inner.schedule(at, () => {
+      this.#pending.delete(h);
+      fn();
+    });
+    this.#pending.add(h);
+    return h;
+  }
+
+  cancel(handle: TimerHandle): void {
+    this.#pending.delete(handle);
+    this.#inner.cancel(handle);
+  }
+
+  defer(fn: () => void): void {
+    if (!this.#stopped) this.#inner.defer(fn);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const h of this.#pending) this.#inner.cancel(h);
+    this.#pending.clear();
+  }
+}
+
+export interface StackOnLink {
+  stack: Stack;
+  link: CommandLink;
+  clock: StoppableClock;
+  /** Waits (up to `graceMs`) for connections to finish closing, then drops the stack's timers and closes the link. */
+  shutdown(graceMs?: number): Promise<void>;
+  /** Ends a shutdown's wait now (a second Ctrl-C). */
+  hurry(): void;
+}
+
+/**
+ * Opens the link and puts a Stack on it. Throws a one-line Error when the link cannot be opened
+ * (no /dev/net/tun, no CAP_NET_ADMIN, a bad name).
+ */
+export async function openStack(config: TunConfig, deps: TunDeps, name: string): Promise<StackOnLink> {
+  const open = deps.openLink ?? openTun;
+  let link: CommandLink;
+  try {
+    link = await open({
+      name: config.tun,
+      ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
+      kernelAddresses: config.kernelAddresses.map((k) => k.cidr),
+    });
+  } catch (e) {
+    throw new Error(`cannot open TUN device ${config.tun}: ${linkErrorReason(e)}`, { cause: e });
+  }
+  const clock = new StoppableClock();
+  let stack: Stack;
+  try {
+    stack = new Stack({ link, addresses: config.addresses.map((a) => a.cidr), clock, name });
+  } catch (e) {
+    link.close();
+    throw e;
+  }
+  let closed = false;
+  let hurried = false;
+  const shutdown = async (graceMs = 2000): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    // Let FINs and their ACKs be exchanged so the peer sees a clean end; TIME-WAIT (and CLOSED) need
+    // nothing more from us. Bounded: a peer that has gone away must not hold the exit.
+    const deadline = Date.now() + graceMs;
+    while (!hurried && Date.now() < deadline && stack.connections().some((c) => c.state !== 'TIME-WAIT')) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    clock.stop();
+    link.close();
+  };
+  return { stack, link, clock, shutdown, hurry: () => void (hurried = true) };
+}
+
+/**
+ * Resolves on SIGINT or SIGTERM (or when `signal` aborts) with the reason; `dispose()` removes the
+ * handlers. A second signal while the first is handled calls `onAgain` (e.g. skip the grace period).
+ * Until disposed it holds the event loop open: an idle stack has no timer armed, and whether the
+ * link's reads keep node running is the link's business.
+ */
+export function stopSignal(signal: AbortSignal | undefined): { stopped: Promise<string>; onAgain(fn: () => void): void; dispose(): void } {
+  let resolve!: (why: string) => void;
+  const stopped = new Promise<string>((r) => (resolve = r));
+  let count = 0;
+  let again: (() => void) | undefined;
+  const on = (why: string): void => {
+    count++;
+    if (count === 1) resolve(why);
+    else again?.();
+  };
+  const onInt = (): void => on('SIGINT');
+  const onTerm = (): void => on('SIGTERM');
+  const onAbort = (): void => on('aborted');
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  if (signal === undefined) {
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  } else if (signal.aborted) on('aborted');
+  else signal.addEventListener('abort', onAbort);
+  return {
+    stopped,
+    onAgain(fn) {
+      again = fn;
+    },
+    dispose() {
+      clearInterval(keepAlive);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** Where a listener on `port` is reached: `10.9.0.2:8000`, `[fd09::2]:8000`. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}

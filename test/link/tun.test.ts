@@ -1,0 +1,354 @@
+/**
+ * synack on a real Linux TUN device, talking to the kernel's own IP and TCP. Each test makes fresh
+ * network namespaces (test/support/netns.ts) and runs test/link/fixtures/tun-host.js inside one: a
+ * TunLink `synack0` with the kernel at 10.9.0.1/24 and fd09::1/64, a synack Stack at 10.9.0.2/24 and
+ * fd09::2/64 serving echo (7) and discard (9). The kernel side is ping and python3 sockets run in the
+ * same namespace. Needs root; skipped otherwise (a failure under CI=true).
+ */
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { isRoot, withNetns } from '../support/netns.js';
+import type { Netns, NsProcess } from '../support/netns.js';
+import { repoRoot } from '../support/repo.js';
+
+const HOST = join(repoRoot(), 'dist', 'test', 'link', 'fixtures', 'tun-host.js');
+const NODE = process.execPath;
+const MiB = 1024 * 1024;
+
+function have(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
+}
+
+const missing: string[] = [];
+if (!isRoot()) missing.push('root');
+else {
+  if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun');
+  if (!have('ip', ['-V'])) missing.push('iproute2');
+  if (!have('python3', ['--version'])) missing.push('python3');
+}
+if (!existsSync(HOST)) missing.push('the compiled fixture (run tsc first)');
+const skip = missing.length > 0 ? `skipped: needs ${missing.join(', ')}` : false;
+const havePing = have('ping', ['-V']);
+const skipPing = skip || (havePing ? false : 'skipped: needs ping (Debian iputils-ping)');
+const haveSetpriv = have('setpriv', ['--version']);
+const haveUnshare = have('unshare', ['--version']);
+
+if (process.env['CI'] === 'true') {
+  const cannot = [...missing, ...(havePing ? [] : ['ping (iputils-ping)']), ...(haveSetpriv ? [] : ['setpriv']), ...(haveUnshare ? [] : ['unshare'])];
+  if (cannot.length > 0) {
+    test('TUN tests can run (required under CI)', () => {
+      assert.fail(`TUN tests need ${cannot.join(', ')}: under CI=true a skip is a failure`);
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------- python
+
+/** Sends N random bytes to host:port while reading the echo; prints whether they came back identical. */
+const ECHO_PY = `
+import hashlib, json, os, socket, sys, threading
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data = os.urandom(n)
+s = socket.create_connection((host, port), timeout=20)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+got = bytearray()
+while True:
+    chunk = s.recv(1 << 16)
+    if not chunk:
+        break
+    got += chunk
+t.join(20)
+print(json.dumps({"sent": n, "received": len(got), "identical": bytes(got) == data,
+                  "sha256": hashlib.sha256(got).hexdigest()[:16]}))
+`;
+
+/** Sends N bytes to host:port, half-closes and waits for the peer's EOF (all of it consumed); prints the rate. */
+const SEND_PY = `
+import json, socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+chunk = bytes(range(256)) * 256
+s = socket.create_connection((host, port), timeout=60)
+start = time.monotonic()
+left = n
+while left > 0:
+    k = s.send(memoryview(chunk)[:min(left, len(chunk))])
+    left -= k
+s.shutdown(socket.SHUT_WR)
+while s.recv(1 << 16):
+    pass
+secs = time.monotonic() - start
+print(json.dumps({"bytes": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}))
+`;
+
+/** Accepts one connection on addr:port, reads it to EOF, closes; prints the byte count. */
+const SINK_PY = `
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+s.settimeout(60)
+print("listening", flush=True)
+c, _ = s.accept()
+c.settimeout(60)
+n = 0
+while True:
+    b = c.recv(1 << 16)
+    if not b:
+        break
+    n += len(b)
+c.close()
+print(json.dumps({"received": n}), flush=True)
+`;
+
+/**
+ * Sends to host:port until an error (at most 4 GiB), saying "started" after 2 MiB. The kernel TCP
+ * gives up on unacknowledged data after TCP_USER_TIMEOUT (RFC 5482), so a dead peer is an error in
+ * seconds instead of after tcp_retries2 (~15 min); the socket timeout is only a backstop.
+ */
+const KILL_PY = `
+import errno, json, socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((host, port), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 2000)
+s.settimeout(30)
+chunk = b"x" * 65536
+sent = 0
+said = False
+try:
+    while sent < 4 << 30:
+        sent += s.send(chunk)
+        if not said and sent >= 2 << 20:
+            print("started", flush=True)
+            said = True
+    print(json.dumps({"outcome": "finished", "sent": sent}), flush=True)
+except socket.timeout:
+    print(json.dumps({"outcome": "timeout", "sent": sent}), flush=True)
+except OSError as e:
+    print(json.dumps({"outcome": "error", "errno": errno.errorcode.get(e.errno, str(e.errno)), "sent": sent}), flush=True)
+`;
+
+// ---------------------------------------------------------------------------------------- helpers
+
+async function startHost(ns: Netns, args: string[] = []): Promise<NsProcess> {
+  const host = ns.start(NODE, [HOST, '--host', ...args]);
+  await host.waitForLine(/^ready /, 15_000);
+  return host;
+}
+
+function lastJson<T>(stdout: string): T {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  assert.ok(line !== undefined, `no JSON line in: ${stdout}`);
+  return JSON.parse(line) as T;
+}
+
+async function python(ns: Netns, script: string, args: string[], timeoutMs: number): Promise<string> {
+  const r = await ns.run('python3', ['-c', script, ...args], { timeoutMs });
+  assert.equal(r.timedOut, false, `python3 timed out after ${timeoutMs} ms; stderr: ${r.stderr}`);
+  assert.equal(r.status, 0, `python3 exited ${r.status ?? r.signal}: ${r.stderr}`);
+  return r.stdout;
+}
+
+interface HostStats {
+  link: { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; drops: number; polls: number; turns: number; readErrors: number };
+  counters: { internalErrors: number; tcpIn: number };
+  loopDelayMs: { p50: number; p99: number; max: number };
+}
+
+async function stopHost(host: NsProcess): Promise<HostStats> {
+  const exit = await host.stop(5000);
+  assert.deepEqual(exit, { code: 0, signal: null }, `host exit; stderr: ${host.stderr}`);
+  const line = host.lines.find((l) => l.startsWith('stats '));
+  assert.ok(line !== undefined, 'the host printed its stats');
+  return JSON.parse(line.slice('stats '.length)) as HostStats;
+}
+
+interface OpenResult {
+  error?: { code: string; message: string; stack: string };
+  opened?: string;
+}
+
+async function tryOpen(ns: Netns, prefix: string[], args: string[]): Promise<OpenResult> {
+  const [cmd = NODE, ...rest] = [...prefix, NODE, HOST, '--host', '--mode', 'open', ...args];
+  const r = await ns.run(cmd, rest, { timeoutMs: 20_000 });
+  assert.equal(r.timedOut, false);
+  const err = r.stdout.split('\n').find((l) => l.startsWith('error '));
+  if (err !== undefined) {
+    assert.equal(r.status, 3);
+    return { error: JSON.parse(err.slice('error '.length)) as OpenResult['error'] & object };
+  }
+  const opened = r.stdout.split('\n').find((l) => l.startsWith('opened '));
+  assert.ok(opened !== undefined, `neither opened nor error: ${r.stdout} ${r.stderr}`);
+  return { opened: opened.slice('opened '.length) };
+}
+
+function assertOneLineError(e: OpenResult['error'], code: string, pattern: RegExp): void {
+  assert.ok(e !== undefined, `expected error ${code}`);
+  assert.equal(e.code, code, e.message);
+  assert.match(e.message, pattern);
+  assert.ok(!e.message.includes('\n'), 'one line');
+  assert.ok(e.message.startsWith('synack: '), e.message);
+  assert.doesNotMatch(e.stack, /\n\s+at /, 'no stack trace');
+}
+
+// ---------------------------------------------------------------------------------------- tests
+
+test('TUN: the kernel pings synack over IPv4 and IPv6', { skip: skipPing, timeout: 60_000 }, async () => {
+  await withNetns(async (ns) => {
+    const host = await startHost(ns);
+    // The kernel side of the device is configured as asked.
+    const addrs = await ns.check('ip', ['addr', 'show', 'dev', 'synack0']);
+    assert.match(addrs, /mtu 1500 /);
+    assert.match(addrs, /inet 10\.9\.0\.1\/24/);
+    assert.match(addrs, /inet6 fd09::1\/64 scope global nodad/);
+
+    for (const [family, target] of [['-4', '10.9.0.2'], ['-6', 'fd09::2']] as const) {
+      const r = await ns.run('ping', [family, '-c', '3', '-W', '2', target], { timeoutMs: 20_000 });
+      assert.equal(r.status, 0, `ping ${target}: ${r.stdout} ${r.stderr}`);
+      assert.match(r.stdout, /3 packets transmitted, 3 received/);
+    }
+    const stats = await stopHost(host);
+    assert.ok(stats.link.packetsIn >= 6 && stats.link.packetsOut >= 6, JSON.stringify(stats.link));
+    assert.equal(stats.link.drops, 0);
+  });
+});
+
+for (const [family, target] of [['IPv4', '10.9.0.2'], ['IPv6', 'fd09::2']] as const) {
+  test(`TUN: 1 MiB to synack's echo port over ${family} comes back byte-identical`, { skip, timeout: 60_000 }, async () => {
+    await withNetns(async (ns) => {
+      const host = await startHost(ns);
+      const r = lastJson<{ sent: number; received: number; identical: boolean }>(
+        await python(ns, ECHO_PY, [target, '7', String(MiB)], 40_000),
+      );
+      assert.equal(r.sent, MiB);
+      assert.equal(r.received, MiB);
+      assert.equal(r.identical, true);
+      const stats = await stopHost(host);
+      assert.ok(stats.link.bytesIn > MiB && stats.link.bytesOut > MiB, JSON.stringify(stats.link));
+      assert.equal(stats.counters.internalErrors, 0);
+    });
+  });
+}
+
+test('TUN: kernel → synack throughput, 64 MiB to discard, beside kernel → kernel over veth', { skip, timeout: 180_000 }, async (t: TestContext) => {
+  const size = 64 * MiB;
+  const synack = await withNetns(async (ns) => {
+    const host = await startHost(ns);
+    const r = lastJson<{ bytes: number; seconds: number; mbps: number }>(await python(ns, SEND_PY, ['10.9.0.2', '9', String(size)], 120_000));
+    // The discard server counted every byte before it answered the sender's FIN.
+    await host.waitForLine(new RegExp(`^discarded ${size}$`), 5000);
+    const stats = await stopHost(host);
+    t.diagnostic(
+      `synack link: ${stats.link.packetsIn} packets read in ${stats.link.turns} event-loop turns ` +
+      `(${(stats.link.packetsIn / Math.max(stats.link.turns, 1)).toFixed(1)} per turn) after ${stats.link.polls} polls, ${stats.link.drops} drops; ` +
+      `event-loop delay p50 ${stats.loopDelayMs.p50.toFixed(2)} ms, p99 ${stats.loopDelayMs.p99.toFixed(2)} ms, max ${stats.loopDelayMs.max.toFixed(1)} ms`,
+    );
+    return r;
+  });
+
+  const kernel = await withNetns(async (a, b) => {
+    assert.ok(a !== undefined && b !== undefined);
+    await a.check('ip', ['link', 'add', 'veth-a', 'type', 'veth', 'peer', 'name', 'veth-b', 'netns', b.name]);
+    await a.check('ip', ['addr', 'add', '10.10.0.1/24', 'dev', 'veth-a']);
+    await a.check('ip', ['link', 'set', 'veth-a', 'up']);
+    await b.check('ip', ['addr', 'add', '10.10.0.2/24', 'dev', 'veth-b']);
+    await b.check('ip', ['link', 'set', 'veth-b', 'up']);
+    const sink = b.start('python3', ['-c', SINK_PY, '10.10.0.2', '9']);
+    await sink.waitForLine(/^listening$/, 10_000);
+    const r = lastJson<{ bytes: number; seconds: number; mbps: number }>(await python(a, SEND_PY, ['10.10.0.2', '9', String(size)], 120_000));
+    await sink.waitForLine(/^\{/, 10_000);
+    assert.equal(lastJson<{ received: number }>(sink.lines.join('\n')).received, size);
+    return r;
+  }, 2);
+
+  t.diagnostic(`kernel → synack (TUN), 64 MiB: ${synack.mbps.toFixed(0)} Mbit/s in ${synack.seconds.toFixed(2)} s`);
+  t.diagnostic(`kernel → kernel (veth), 64 MiB: ${kernel.mbps.toFixed(0)} Mbit/s in ${kernel.seconds.toFixed(2)} s`);
+  t.diagnostic(`synack / kernel: ${(synack.mbps / kernel.mbps).toFixed(3)}`);
+  assert.equal(synack.bytes, size);
+  assert.ok(synack.mbps > 0 && kernel.mbps > 0);
+});
+
+test('TUN: killing the synack host mid-transfer ends the kernel client with an error in bounded time', { skip, timeout: 60_000 }, async (t: TestContext) => {
+  await withNetns(async (ns) => {
+    const host = await startHost(ns);
+    const client = ns.start('python3', ['-c', KILL_PY, '10.9.0.2', '9']);
+    await client.waitForLine(/^started$/, 20_000);
+    host.kill('SIGKILL');
+    const killedAt = Date.now();
+    assert.notEqual(await host.waitExit(5000), undefined, 'the host died');
+    const exit = await client.waitExit(20_000);
+    const elapsed = Date.now() - killedAt;
+    assert.ok(exit !== undefined, 'the client did not hang');
+    const r = lastJson<{ outcome: string; errno?: string; sent: number }>(client.lines.join('\n'));
+    assert.equal(r.outcome, 'error', JSON.stringify(r));
+    assert.ok(r.sent < 4 * 1024 * MiB);
+    assert.ok(elapsed < 15_000, `error after ${elapsed} ms`);
+    t.diagnostic(`kernel client: ${r.errno ?? r.outcome} ${elapsed} ms after the kill, ${(r.sent / MiB).toFixed(1)} MiB sent`);
+    // The device went away with the process that held it.
+    const show = await ns.run('ip', ['link', 'show', 'synack0'], { timeoutMs: 5000 });
+    assert.notEqual(show.status, 0, 'synack0 is gone');
+  });
+});
+
+test('TUN: close() stops reading and lets the process exit by itself', { skip, timeout: 60_000 }, async () => {
+  await withNetns(async (ns) => {
+    // No IPv6 in this namespace: no router solicitation or MLD report reaches the device by chance,
+    // so nothing but close() can end the read that is waiting when we stop.
+    await ns.check('sh', ['-c', 'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6']);
+    const host = await startHost(ns, ['--mode', 'link-only', '--kernel', '10.9.0.1/24']);
+    // 50 UDP datagrams to an address behind the device: the link reads them (nothing answers).
+    await python(ns, `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(50):
+    s.sendto(b"u" * 100, ("10.9.0.2", 9))
+`, [], 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    host.kill('SIGTERM'); // the fixture only calls link.close()
+    const closedAt = Date.now();
+    const exit = await host.waitExit(5000);
+    assert.deepEqual(exit, { code: 0, signal: null }, `the process exited by itself after close(); stderr: ${host.stderr}`);
+    assert.ok(Date.now() - closedAt < 2000, `exit ${Date.now() - closedAt} ms after close()`);
+    const line = host.lines.find((l) => l.startsWith('stats '));
+    assert.ok(line !== undefined);
+    const stats = (JSON.parse(line.slice(6)) as { link: HostStats['link'] }).link;
+    assert.ok(stats.packetsIn >= 50, JSON.stringify(stats));
+    assert.ok(stats.bytesIn >= 50 * 128, JSON.stringify(stats));
+    assert.equal(stats.readErrors, 0);
+    const show = await ns.run('ip', ['link', 'show', 'synack0'], { timeoutMs: 5000 });
+    assert.notEqual(show.status, 0, 'synack0 is gone');
+  });
+});
+
+test('TUN errors: busy device, a name taken by another kind of device, `ip` failing or missing', { skip, timeout: 60_000 }, async () => {
+  await withNetns(async (ns) => {
+    const host = await startHost(ns);
+    assertOneLineError((await tryOpen(ns, [], [])).error, 'busy', /synack0 is busy/);
+    await stopHost(host);
+
+    assertOneLineError((await tryOpen(ns, [], ['--name', 'lo'])).error, 'bad-name', /not a TUN device/);
+    assertOneLineError((await tryOpen(ns, [], ['--kernel', '10.9.0.1/33'])).error, 'ip-failed', /`ip addr add 10\.9\.0\.1\/33 dev synack0` failed: .*prefix/);
+    assertOneLineError((await tryOpen(ns, ['env', 'PATH=/nonexistent'], [])).error, 'ip-missing', /iproute2/);
+    // After all that, the name is free again and a plain open works.
+    assert.equal((await tryOpen(ns, [], [])).opened, 'synack0');
+  });
+});
+
+test('TUN errors: no CAP_NET_ADMIN, no /dev/net/tun', { skip: skip || (haveSetpriv && haveUnshare ? false : 'skipped: needs setpriv and unshare (util-linux)'), timeout: 60_000 }, async () => {
+  await withNetns(async (ns) => {
+    // Root without CAP_NET_ADMIN in its bounding and inheritable sets: exec leaves the capability out.
+    const noCap = await tryOpen(ns, ['setpriv', '--inh-caps=-net_admin', '--bounding-set=-net_admin'], []);
+    assertOneLineError(noCap.error, 'permission', /^synack: TUN needs root or CAP_NET_ADMIN: /);
+    // A private mount namespace where /dev/net is an empty tmpfs.
+    const noTun = await tryOpen(ns, ['unshare', '-m', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$0" "$@"'], []);
+    assertOneLineError(noTun.error, 'no-tun', /\/dev\/net\/tun is missing/);
+  });
+});
