@@ -3,7 +3,6 @@
  * diagram of what they did (CONTRACT.md, CLI). Exit 0 when the scenario's checks pass, 1 when one
  * fails, 2 on bad usage.
  */
-import { parseArgs } from 'node:util';
 import { renderText } from '../diagram/text.js';
 import {
   SCENARIOS,
@@ -13,7 +12,7 @@ import {
   type ScenarioOptions,
   type ScenarioResult,
 } from '../demo/scenarios.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, type CliIO } from './io.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseCommandArgs, type CliIO } from './io.js';
 
 export const DEMO_HELP = `Usage: synack demo [options]
 
@@ -66,38 +65,33 @@ export function parseDemoArgs(args: string[]): {
   ascii: boolean;
   width: number | undefined;
 } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        scenario: { type: 'string' },
-        seed: { type: 'string' },
-        loss: { type: 'string' },
-        delay: { type: 'string' },
-        bytes: { type: 'string' },
-        reorder: { type: 'string' },
-        duplicate: { type: 'string' },
-        corrupt: { type: 'string' },
-        bandwidth: { type: 'string' },
-        ipv6: { type: 'boolean' },
-        pcap: { type: 'string' },
-        svg: { type: 'string' },
-        html: { type: 'string' },
-        json: { type: 'boolean' },
-        explain: { type: 'boolean' },
-        color: { type: 'boolean' },
-        'no-color': { type: 'boolean' },
-        ascii: { type: 'boolean' },
-        width: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(oneLine(e instanceof Error ? e.message : String(e)));
-  }
+  const parsed = parseCommandArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      scenario: { type: 'string' },
+      seed: { type: 'string' },
+      loss: { type: 'string' },
+      delay: { type: 'string' },
+      bytes: { type: 'string' },
+      reorder: { type: 'string' },
+      duplicate: { type: 'string' },
+      corrupt: { type: 'string' },
+      bandwidth: { type: 'string' },
+      ipv6: { type: 'boolean' },
+      pcap: { type: 'string' },
+      svg: { type: 'string' },
+      html: { type: 'string' },
+      json: { type: 'boolean' },
+      explain: { type: 'boolean' },
+      color: { type: 'boolean' },
+      'no-color': { type: 'boolean' },
+      ascii: { type: 'boolean' },
+      width: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   const v = parsed.values;
   if (v.svg !== undefined) throw new UsageError('--svg is not yet supported');
   if (v.html !== undefined) throw new UsageError('--html is not yet supported');

@@ -10,10 +10,9 @@ import http from 'node:http';
 import { isIP } from 'node:net';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseArgs } from 'node:util';
 import type { Net, Socket } from '../socket/net.js';
 import type { TcpInfo } from '../tcp/user.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, type CliIO } from './io.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, parseCommandArgs, type CliIO } from './io.js';
 import {
   TUN_HELP, TUN_OPTIONS, formatBytes, openStack, parseTunValues, stopSignal,
   type StackOnLink, type TunConfig, type TunDeps,
@@ -282,23 +281,18 @@ export interface GetArgs {
 
 /** Parses `synack get` arguments; throws UsageError with a one-line reason. */
 export function parseGetArgs(args: string[]): GetArgs | { help: true } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        ...TUN_OPTIONS,
-        output: { type: 'string', short: 'o' },
-        timeout: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(oneLine(e instanceof Error ? e.message : String(e)));
-  }
+  const parsed = parseCommandArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      ...TUN_OPTIONS,
+      output: { type: 'string', short: 'o' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   const v = parsed.values;
   if (v.help) return { help: true };
   if (parsed.positionals.length !== 1) {

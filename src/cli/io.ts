@@ -3,6 +3,7 @@
  * process with captured output instead of spawning `node`.
  */
 import { writeFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export interface CliIO {
   stdout(text: string): void;
@@ -41,4 +42,13 @@ export function oneLine(message: string): string {
   const first = message.split('\n')[0] ?? message;
   const dot = first.indexOf('. ');
   return dot > 0 ? first.slice(0, dot) : first;
+}
+
+/** node:util.parseArgs, its errors turned into a UsageError with a one-line reason. */
+export function parseCommandArgs<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    throw new UsageError(oneLine(e instanceof Error ? e.message : String(e)));
+  }
 }

@@ -11,10 +11,9 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import http from 'node:http';
 import { extname, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream';
-import { parseArgs } from 'node:util';
 import type { Server, Socket } from '../socket/net.js';
 import type { Stack } from '../index.node.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, type CliIO } from './io.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, parseCommandArgs, type CliIO } from './io.js';
 import {
   TUN_HELP, TUN_OPTIONS, formatBytes, hostPort, openStack, parseTunValues, stopSignal,
   type StackOnLink, type TunConfig, type TunDeps,
@@ -304,25 +303,20 @@ export interface ServeArgs {
 
 /** Parses `synack serve` arguments; throws UsageError with a one-line reason. */
 export function parseServeArgs(args: string[]): ServeArgs | { help: true } {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...TUN_OPTIONS,
-        port: { type: 'string' },
-        http: { type: 'string' },
-        echo: { type: 'boolean' },
-        discard: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(oneLine(e instanceof Error ? e.message : String(e)));
-  }
+  const parsed = parseCommandArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      ...TUN_OPTIONS,
+      port: { type: 'string' },
+      http: { type: 'string' },
+      echo: { type: 'boolean' },
+      discard: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   const v = parsed.values;
   if (v.help) return { help: true };
   const tun = parseTunValues(v);

@@ -79,6 +79,8 @@ const TS_OPTION_LENGTH = 12;
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 // Linux tcp_invalid_ratelimit: at most one ACK per 500 ms in reply to segments PAWS rejects.
 const PAWS_ACK_INTERVAL_MS = 500;
+// RFC 2018 §3: at most 4 SACK blocks fit in the option space (3 beside timestamps; the encoder cuts).
+const MAX_SACK_BLOCKS = 4;
 // RFC 8985 §7.2: the worst-case delayed-ACK time added to a probe timeout when one segment is out.
 const WC_DEL_ACK_MS = 200;
 // RFC 8985 §7.2 (and Linux): the probe timeout is never shorter than this.
@@ -219,8 +221,6 @@ export class Connection implements TcpConnection {
   private recoveryPoint = 0;
   /** Without SACK, each duplicate ACK stands for one segment that left the network (RFC 5681 §3.2). */
   private renoDupAcks = 0;
-  /** The highest sequence number sent so far (SND.NXT, which retransmissions never move back). */
-  private sndMax = 0;
   /** Whether cwnd (not the peer's window or the application) limited sending since the last ACK. */
   private cwndLimited = false;
   private lastSendAt = 0;
@@ -425,7 +425,6 @@ export class Connection implements TcpConnection {
     this.iss = iss;
     this.sndUna = iss;
     this.sndNxt = iss;
-    this.sndMax = iss;
     this.sndBufSeq = seqAdd(iss, 1);
     this.sb.reset(this.sndBufSeq);
     // RFC 7323 §5.4: start the timestamp clock at an unpredictable value (derived from the ISN,
@@ -489,7 +488,6 @@ export class Connection implements TcpConnection {
     const flags = this.state === 'SYN-SENT' ? SYN : SYN | ACK;
     this.emit(this.iss, flags, EMPTY, this.synOptions());
     if (seqGeq(this.sndNxt, seqAdd(this.iss, 1)) === false) this.sndNxt = seqAdd(this.iss, 1);
-    this.sndMax = seqMax(this.sndMax, this.sndNxt);
     if (this.rttSeq === null && this.retries === 0) {
       this.rttSeq = this.iss;
       this.rttSentAt = this.host.now();
@@ -703,7 +701,7 @@ export class Connection implements TcpConnection {
       bytesSent: this.bytesSent,
       segsOut: this.segsOut,
       segsIn: this.segsIn,
-      unacked: seqDiff(this.sndMax, this.sndUna),
+      unacked: seqDiff(this.sndNxt, this.sndUna),
       sndBufUsed: this.sendBuf.length,
       rcvBufUsed: this.recvBuf.length,
     };
@@ -786,7 +784,7 @@ export class Connection implements TcpConnection {
     // SYN,ACK acknowledges our SYN and completes the handshake. Its SYN lies left of RCV.NXT, so the
     // literal acceptability test would only ACK it; Linux makes the same exception.
     if (!this.handshakeDone && !this.passive && (f & (SYN | ACK | RST)) === (SYN | ACK) &&
-      seqAdd(seg.seq, 1) === this.rcvNxt && seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndMax)) {
+      seqAdd(seg.seq, 1) === this.rcvNxt && seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndNxt)) {
       this.takeWindow(seg);
       this.lastHeardAt = this.host.now();
       this.rttSampleFrom(seg, seg.ack);
@@ -868,7 +866,7 @@ export class Connection implements TcpConnection {
     this.armKeepalive();
 
     if (!this.handshakeDone) {
-      if (seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndMax)) {
+      if (seqLt(this.sndUna, seg.ack) && seqLeq(seg.ack, this.sndNxt)) {
         this.takeWindow(seg);
         this.rttSampleFrom(seg, seg.ack);
         this.ackAdvance(seg.ack);
@@ -882,7 +880,7 @@ export class Connection implements TcpConnection {
 
     // RFC 5961 §5.2: acceptable ACKs satisfy (SND.UNA − MAX.SND.WND) =< SEG.ACK =< SND.NXT.
     const oldest = seqAdd(this.sndUna, -Math.max(this.maxSndWnd, 1));
-    if (seqGt(seg.ack, this.sndMax) || seqLt(seg.ack, oldest)) {
+    if (seqGt(seg.ack, this.sndNxt) || seqLt(seg.ack, oldest)) {
       // An ACK for something not yet sent: ACK and drop (RFC 9293); outside the RFC 5961 range:
       // challenge ACK (rate limited) and drop.
       this.challengeAck('ACK outside the acceptable range', 'RFC 5961 §5.2');
@@ -963,7 +961,7 @@ export class Connection implements TcpConnection {
     // RFC 5681 §2: a duplicate ACK carries no data, no SYN/FIN, the same ACK and window, with data
     // outstanding. (Checked before the window is taken from this segment.)
     const dupAck = !newData && ack === this.sndUna && seg.payload.length === 0 && !(seg.flags & (FIN | SYN)) &&
-      this.scaledWindow(seg) === this.sndWnd && this.sndMax !== this.sndUna;
+      this.scaledWindow(seg) === this.sndWnd && this.sndNxt !== this.sndUna;
     let delivered = 0;
     let rttSample = -1;
     if (newData) {
@@ -971,7 +969,7 @@ export class Connection implements TcpConnection {
       rttSample = this.rttSampleFrom(seg, ack, this.sb.ackedXmitAt !== Infinity, this.sb.ackedKarnXmitAt);
     }
     if (this.handshakeDone && this.sackOk && seg.options.sack) {
-      delivered += this.sb.applySack(seg.options.sack, seg.ack, this.sndMax, now);
+      delivered += this.sb.applySack(seg.options.sack, seg.ack, this.sndNxt, now);
     }
     // Update the send window: if SND.WL1 < SEG.SEQ or (SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
     if (seqLeq(this.sndUna, ack) &&
@@ -1071,14 +1069,12 @@ export class Connection implements TcpConnection {
       ? this.sb.ackTo(ack, this.host.now(), echo >>> 0, this.tsAtFn)
       : this.sb.ackTo(ack, this.host.now());
     this.sndUna = ack;
-    if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
-    if (seqLt(this.sndMax, ack)) this.sndMax = ack;
     this.retries = 0;
     this.tlpOutstanding = false;
 
     // RFC 6298 (5.2)/(5.3): stop the timer when all is acked, else restart it.
     this.rtxAt = Infinity;
-    if (this.sndUna !== this.sndMax) this.armRtx();
+    if (this.sndUna !== this.sndNxt) this.armRtx();
     else this.host.timersChanged(this);
     this.armUserTimeout();
 
@@ -1149,13 +1145,11 @@ export class Connection implements TcpConnection {
   /** RFC 8985 §6.2: mark lost what RACK can, and arm the reordering timer for the rest. */
   private rackDetect(now: number): void {
     const srtt = this.rtt.hasSample ? this.rtt.srtt : Infinity;
-    const before = this.sb.lostBytes;
-    const { timeout } = this.sb.detectLoss(now, this.sb.reoWnd(srtt, this.recovery !== 'open'));
-    if (this.sb.lostBytes > before) {
+    if (this.sb.detectLoss(now, this.sb.reoWnd(srtt, this.recovery !== 'open')) > 0) {
       this.lossReason = 'RACK: a segment sent later was delivered (SACK)';
       this.lossRfc = 'RFC 8985 §6.2';
     }
-    const at = timeout === Infinity ? Infinity : now + timeout;
+    const at = this.sb.reoTimeout === Infinity ? Infinity : now + this.sb.reoTimeout;
     if (at !== this.reoAt) {
       this.reoAt = at;
       this.host.timersChanged(this);
@@ -1166,7 +1160,7 @@ export class Connection implements TcpConnection {
   private maybeEnterRecovery(now: number): void {
     if (this.recovery !== 'open' || this.sb.lostBytes <= 0) return;
     this.recovery = 'recovery';
-    this.recoveryPoint = this.sndMax;
+    this.recoveryPoint = this.sndNxt;
     this.recoveries++;
     this.tlpAt = Infinity;
     this.cc.onLoss(this.flightSize(), now);
@@ -1180,7 +1174,7 @@ export class Connection implements TcpConnection {
   }
 
   private flightSize(): number {
-    return seqDiff(this.sndMax, this.sndUna);
+    return seqDiff(this.sndNxt, this.sndUna);
   }
 
   /**
@@ -1372,32 +1366,27 @@ export class Connection implements TcpConnection {
   private sackBlocks(): Array<[number, number]> | undefined {
     if (!this.sackOk || (this.dsack === null && this.reasm.empty)) return undefined;
     const out: Array<[number, number]> = [];
-    const seen = new Set<readonly [number, number]>();
+    // Held blocks are listed after the D-SACK block, once each (a block is known by its left edge).
+    const from = this.dsack === null ? 0 : 1;
+    const add = (b: readonly [number, number] | undefined): void => {
+      if (b === undefined || out.length >= MAX_SACK_BLOCKS) return;
+      for (let k = from; k < out.length; k++) if (out[k]![0] === b[0]) return;
+      out.push([b[0], b[1]]);
+    };
     if (this.dsack !== null) {
       out.push(this.dsack);
       // RFC 2883 §4: a duplicate of data held above RCV.NXT is followed by the block that holds it.
-      const holder = this.reasm.rangeContaining(this.dsack[0]);
-      if (holder !== undefined) {
-        seen.add(holder);
-        out.push([holder[0], holder[1]]);
-      }
+      add(this.reasm.rangeContaining(this.dsack[0]));
     }
     const recent = this.sackRecent;
     for (let i = 0; i < recent.length; i++) {
       const b = this.reasm.rangeContaining(recent[i]!);
-      if (b === undefined) {
-        recent.splice(i--, 1);
-        continue;
-      }
-      if (seen.has(b)) continue;
-      seen.add(b);
-      out.push([b[0], b[1]]);
+      if (b === undefined) recent.splice(i--, 1);
+      else add(b);
     }
     const all = this.reasm.blocks;
-    for (let i = all.length - 1; i >= 0 && out.length < 4; i--) {
-      if (!seen.has(all[i]!)) out.push([all[i]![0], all[i]![1]]);
-    }
-    return out.length > 4 ? out.slice(0, 4) : out;
+    for (let i = all.length - 1; i >= 0 && out.length < MAX_SACK_BLOCKS; i--) add(all[i]);
+    return out;
   }
 
   /**
@@ -1532,7 +1521,6 @@ export class Connection implements TcpConnection {
         this.emit(this.sndNxt, FIN | ACK, EMPTY, NO_OPTIONS);
         this.sb.sent(this.sndNxt, seqAdd(this.sndNxt, 1), true, now);
         this.sndNxt = seqAdd(this.sndNxt, 1);
-        this.sndMax = seqMax(this.sndMax, this.sndNxt);
         if (this.rtxAt === Infinity) this.armRtx();
         // The user timeout covers an unacknowledged FIN too (RFC 5482: "transmitted data").
         if (this.userTimeoutAt === Infinity) this.armUserTimeout();
@@ -1564,7 +1552,6 @@ export class Connection implements TcpConnection {
     this.sb.sent(start, end, finHere, now);
     if (this.recovery === 'recovery') this.prrOut += len;
     this.sndNxt = end;
-    this.sndMax = seqMax(this.sndMax, end);
     this.lastSendAt = now;
     if (this.rtxAt === Infinity) this.armRtx();
     // RFC 9293 §3.8.3 / RFC 5482: the user timeout runs from when data is first outstanding.
@@ -1695,7 +1682,7 @@ export class Connection implements TcpConnection {
    * keeps a running timer (called when persisting starts or continues).
    */
   private armUserTimeout(restart = true): void {
-    const waiting = this.sndUna !== this.sndMax || (this.sndWnd === 0 && seqDiff(this.dataEnd(), this.sndNxt) > 0);
+    const waiting = this.sndUna !== this.sndNxt || (this.sndWnd === 0 && seqDiff(this.dataEnd(), this.sndNxt) > 0);
     const at = this.userTimeoutMs <= 0 || !waiting ? Infinity
       : restart || this.userTimeoutAt === Infinity ? this.host.now() + this.userTimeoutMs : this.userTimeoutAt;
     if (at !== this.userTimeoutAt) {
@@ -1768,7 +1755,7 @@ export class Connection implements TcpConnection {
         this.output();
       }
     }
-    if (this.keepaliveAt <= now && this.sndUna !== this.sndMax) {
+    if (this.keepaliveAt <= now && this.sndUna !== this.sndNxt) {
       // RFC 9293 §3.8.4 (MUST-26): keep-alives only when no sent data is outstanding; the
       // retransmission timer is watching the peer. Look again one idle delay from now.
       this.keepaliveAt = now + this.keepaliveDelay;
@@ -1789,7 +1776,7 @@ export class Connection implements TcpConnection {
 
   /** RFC 9293 §3.8.1 / RFC 6298 §5: the retransmission timer expired. */
   private retransmissionTimeout(): void {
-    if (this.sndUna === this.sndMax) return;
+    if (this.sndUna === this.sndNxt) return;
     this.retries++;
     const limit = this.state === 'SYN-SENT' ? this.config.synRetries
       : this.state === 'SYN-RECEIVED' ? SYN_ACK_RETRIES : this.config.dataRetries;
@@ -1834,7 +1821,7 @@ export class Connection implements TcpConnection {
     this.lossReason = 'retransmission timeout';
     this.lossRfc = 'RFC 6298 §5';
     this.recovery = 'loss';
-    this.recoveryPoint = this.sndMax;
+    this.recoveryPoint = this.sndNxt;
     this.renoDupAcks = 0;
     this.tlpOutstanding = false;
     this.sendData();

@@ -21,6 +21,8 @@ export const DUP_THRESH = 3;
  *  persists for this many recoveries. */
 const MAX_REO_WND_MULT = 16;
 const REO_WND_PERSIST = 16;
+/** Records kept for reuse: enough for a window of segments, and no more memory than that. */
+const MAX_SPARE = 1024;
 
 export interface SentSegment {
   /** [start, end) in sequence space; a FIN takes the last number. */
@@ -59,6 +61,8 @@ function waiting(r: SentSegment): boolean {
 
 export class Scoreboard {
   private recs: SentSegment[] = [];
+  /** Removed records kept for reuse (at most MAX_SPARE). */
+  private spare: SentSegment[] = [];
   private head = 0;
   /** In-flight records, oldest transmission first. */
   private tHead: SentSegment | null = null;
@@ -88,6 +92,8 @@ export class Scoreboard {
   /** The round trip a D-SACK last widened the window in: until the ACK passes this. */
   private dsackRoundEnd: number | null = null;
   dsacks = 0;
+  /** Set by `detectLoss`: ms until the next segment may be due (the RACK reordering timer). */
+  reoTimeout = Infinity;
 
   /**
    * Set by `ackTo`: the earliest latest-transmission time among the segments it removed, and the
@@ -150,10 +156,16 @@ export class Scoreboard {
 
   /** A new segment [start, end) left at `now`. */
   sent(start: number, end: number, fin: boolean, now: number): void {
-    const r: SentSegment = {
+    // Records acknowledged earlier are reused: no allocation per segment on the send path.
+    const r = this.spare.pop() ?? {
       start, end, fin, xmitAt: now, sacked: false, lost: false, retrans: false, everRetrans: false,
       prevT: null, nextT: null, onList: false,
     };
+    r.start = start;
+    r.end = end;
+    r.fin = fin;
+    r.xmitAt = now;
+    r.sacked = r.lost = r.retrans = r.everRetrans = false;
     this.recs.push(r);
     this.pipe += length(r);
     this.link(r);
@@ -272,6 +284,7 @@ export class Scoreboard {
       this.removeBytes(r, n);
       if (!whole) break;
       this.head++;
+      if (this.spare.length < MAX_SPARE) this.spare.push(r);
     }
     if (retransAcked) {
       this.ackedKarnXmitAt = Infinity;
@@ -367,13 +380,13 @@ export class Scoreboard {
   /**
    * RFC 8985 §6.2 step 5: mark lost every segment sent before the RACK segment whose time is up.
    * Walks the in-flight list in send order and stops at the first segment not yet due. Returns the
-   * number marked and the time left until the next one may be (Infinity when none): the
-   * reordering timer.
+   * number marked, and leaves in `reoTimeout` the time until the next one may be (Infinity when
+   * none): the reordering timer.
    */
-  detectLoss(now: number, reoWnd: number): { marked: number; timeout: number } {
+  detectLoss(now: number, reoWnd: number): number {
     let marked = 0;
-    let timeout = Infinity;
-    if (this.rackXmitAt === -Infinity) return { marked, timeout };
+    this.reoTimeout = Infinity;
+    if (this.rackXmitAt === -Infinity) return marked;
     let r = this.tHead;
     while (r !== null) {
       const next = r.nextT;
@@ -381,14 +394,14 @@ export class Scoreboard {
       if (!sentBefore) break;
       const left = r.xmitAt + this.rackRtt + reoWnd - now;
       if (left > 0) {
-        timeout = left;
+        this.reoTimeout = left;
         break;
       }
       this.markLost(r);
       marked++;
       r = next;
     }
-    return { marked, timeout };
+    return marked;
   }
 
   /** After an RTO: every segment not SACKed is lost (RFC 6675 §5.1, RFC 8985 §6.3). */
@@ -418,6 +431,7 @@ export class Scoreboard {
   /** Forget everything (the connection is closing down). */
   clear(): void {
     this.recs = [];
+    this.spare = [];
     this.head = 0;
     this.tHead = this.tTail = null;
     this.pipe = this.lostBytes = this.sackedBytes = this.sackedSegments = 0;

@@ -6,8 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import { createFileServer, parseServeArgs, resolveTarget, serveCommand, startSer
 import { ProgressBar, getCommand, httpGet, parseGetArgs, parseGetUrl } from '../../src/cli/get.js';
 import { StoppableClock, parseTunValues, stopSignal, type CommandLink } from '../../src/cli/tun-options.js';
 import { collect, pattern, twoStacks, type Net2 } from '../socket/harness.js';
-import { isRoot, withNetns } from '../support/netns.js';
+import { tunTestsMissing, withNetns } from '../support/netns.js';
 import { repoRoot } from '../support/repo.js';
 import { capture } from './helpers.js';
 
@@ -728,14 +727,7 @@ const shim = (command: 'serve' | 'get'): string[] => [
   '--',
 ];
 
-const tunMissing: string[] = [];
-if (!isRoot()) tunMissing.push('root');
-else {
-  if (!existsSync('/dev/net/tun')) tunMissing.push('/dev/net/tun');
-  if (spawnSync('ip', ['-V'], { stdio: 'ignore', timeout: 10_000 }).status !== 0) tunMissing.push('iproute2');
-  if (spawnSync('python3', ['--version'], { stdio: 'ignore', timeout: 10_000 }).status !== 0) tunMissing.push('python3');
-}
-if (!existsSync(join(DIST_CLI, 'serve.js')) || !existsSync(join(DIST_CLI, 'get.js'))) tunMissing.push('the compiled CLI (run tsc first)');
+const tunMissing = tunTestsMissing([join(DIST_CLI, 'serve.js'), join(DIST_CLI, 'get.js')]);
 
 /**
  * The kernel's HTTP client: GETs each path on host:port over ONE connection (HTTP/1.1 keep-alive),

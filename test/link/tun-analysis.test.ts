@@ -9,12 +9,11 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isRoot, withNetns } from '../support/netns.js';
+import { have, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
 import { repoRoot } from '../support/repo.js';
 
@@ -22,18 +21,7 @@ const PEER = join(repoRoot(), 'dist', 'test', 'link', 'fixtures', 'tun-peer.js')
 const NODE = process.execPath;
 const MiB = 1024 * 1024;
 
-function have(cmd: string, args: string[]): boolean {
-  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
-}
-
-const missing: string[] = [];
-if (!isRoot()) missing.push('root');
-else {
-  if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun');
-  if (!have('ip', ['-V'])) missing.push('iproute2');
-  if (!have('python3', ['--version'])) missing.push('python3');
-}
-if (!existsSync(PEER)) missing.push('the compiled fixture (run tsc first)');
+const missing = tunTestsMissing([PEER]);
 const skip = missing.length > 0 ? `skipped: needs ${missing.join(', ')}` : false;
 const haveTshark = have('tshark', ['--version']);
 const skipTshark = skip || (haveTshark ? false : 'skipped: needs tshark');

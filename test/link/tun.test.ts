@@ -8,10 +8,8 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withNetns } from '../support/netns.js';
+import { have, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
 import { repoRoot } from '../support/repo.js';
 
@@ -19,18 +17,7 @@ const HOST = join(repoRoot(), 'dist', 'test', 'link', 'fixtures', 'tun-host.js')
 const NODE = process.execPath;
 const MiB = 1024 * 1024;
 
-function have(cmd: string, args: string[]): boolean {
-  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
-}
-
-const missing: string[] = [];
-if (!isRoot()) missing.push('root');
-else {
-  if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun');
-  if (!have('ip', ['-V'])) missing.push('iproute2');
-  if (!have('python3', ['--version'])) missing.push('python3');
-}
-if (!existsSync(HOST)) missing.push('the compiled fixture (run tsc first)');
+const missing = tunTestsMissing([HOST]);
 const skip = missing.length > 0 ? `skipped: needs ${missing.join(', ')}` : false;
 const havePing = have('ping', ['-V']);
 const skipPing = skip || (havePing ? false : 'skipped: needs ping (Debian iputils-ping)');

@@ -8,6 +8,7 @@
  * Needs root (`ip netns add`) and iproute2.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
@@ -262,4 +263,25 @@ export async function withNetns<T>(fn: (...ns: Netns[]) => Promise<T>, count = 1
 /** True if this process can make namespaces (root); the tests that need them skip otherwise. */
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Whether a command runs here (exit status 0), e.g. `have('ping', ['-V'])`. */
+export function have(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 }).status === 0;
+}
+
+/**
+ * What the TUN tests lack on this machine: root, /dev/net/tun, iproute2, python3 (the kernel-side
+ * peer), and the compiled files they start (`needed`). Empty when they can run.
+ */
+export function tunTestsMissing(needed: string[]): string[] {
+  const missing: string[] = [];
+  if (!isRoot()) missing.push('root');
+  else {
+    if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun');
+    if (!have('ip', ['-V'])) missing.push('iproute2');
+    if (!have('python3', ['--version'])) missing.push('python3');
+  }
+  if (!needed.every((f) => existsSync(f))) missing.push('the compiled files (run tsc first)');
+  return missing;
 }
