@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { have, tunTestsMissing, withNetns } from '../support/netns.js';
+import { have, lastJson, python, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
 import { repoRoot } from '../support/repo.js';
 
@@ -78,18 +78,6 @@ s.sendto(b"probe", (sys.argv[1], 5))
 
 // ---------------------------------------------------------------------------------------- helpers
 
-function lastJson<T>(stdout: string): T {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  assert.ok(line !== undefined, `no JSON line in: ${stdout}`);
-  return JSON.parse(line) as T;
-}
-
-async function python(ns: Netns, script: string, args: string[], timeoutMs: number): Promise<string> {
-  const r = await ns.run('python3', ['-c', script, ...args], { timeoutMs });
-  assert.equal(r.timedOut, false, `python3 timed out after ${timeoutMs} ms; stderr: ${r.stderr}`);
-  assert.equal(r.status, 0, `python3 exited ${r.status ?? r.signal}: ${r.stderr}`);
-  return r.stdout;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

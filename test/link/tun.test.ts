@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { have, tunTestsMissing, withNetns } from '../support/netns.js';
+import { have, lastJson, python, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
 import { repoRoot } from '../support/repo.js';
 
@@ -131,18 +131,6 @@ async function startHost(ns: Netns, args: string[] = []): Promise<NsProcess> {
   return host;
 }
 
-function lastJson<T>(stdout: string): T {
-  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
-  assert.ok(line !== undefined, `no JSON line in: ${stdout}`);
-  return JSON.parse(line) as T;
-}
-
-async function python(ns: Netns, script: string, args: string[], timeoutMs: number): Promise<string> {
-  const r = await ns.run('python3', ['-c', script, ...args], { timeoutMs });
-  assert.equal(r.timedOut, false, `python3 timed out after ${timeoutMs} ms; stderr: ${r.stderr}`);
-  assert.equal(r.status, 0, `python3 exited ${r.status ?? r.signal}: ${r.stderr}`);
-  return r.stdout;
-}
 
 interface HostStats {
   link: { packetsIn: number; bytesIn: number; packetsOut: number; bytesOut: number; drops: number; polls: number; turns: number; readErrors: number };

@@ -7,6 +7,7 @@
  *
  * Needs root (`ip netns add`) and iproute2.
  */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
@@ -284,4 +285,19 @@ export function tunTestsMissing(needed: string[]): string[] {
   }
   if (!needed.every((f) => existsSync(f))) missing.push('the compiled files (run tsc first)');
   return missing;
+}
+
+/** The last line of `stdout` that is a JSON object, parsed (fixtures print their results so). */
+export function lastJson<T>(stdout: string): T {
+  const line = stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  assert.ok(line !== undefined, `no JSON line in: ${stdout}`);
+  return JSON.parse(line) as T;
+}
+
+/** Runs a python3 snippet inside `ns` (the kernel-side peer); its stdout, or an assertion error. */
+export async function python(ns: Netns, script: string, args: string[], timeoutMs: number): Promise<string> {
+  const r = await ns.run('python3', ['-c', script, ...args], { timeoutMs });
+  assert.equal(r.timedOut, false, `python3 timed out after ${timeoutMs} ms; stderr: ${r.stderr}`);
+  assert.equal(r.status, 0, `python3 exited ${r.status ?? r.signal}: ${r.stderr}`);
+  return r.stdout;
 }
