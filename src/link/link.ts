@@ -6,4 +6,11 @@ export interface LinkEnd {
   send(packet: Uint8Array): void;
   /** Register the receiver of incoming IP packets (one receiver; a later call replaces it). */
   onPacket(fn: (packet: Uint8Array) => void): void;
+  /**
+   * Optional: hand the receiver, now, packets that have already arrived but are waiting for the
+   * link's next turn (a device queue read by polling). The stack calls it before it runs its timers,
+   * so a timer does not act on news that is already waiting to be read. (Behind `impair()` the
+   * packets only enter the impaired wire: their delay then counts from when they really arrived.)
+   */
+  receivePending?(): void;
 }

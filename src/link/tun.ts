@@ -51,9 +51,10 @@ const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Packets drained per event-loop turn before yielding to other I/O, timers and the applications.
- * 32 (about 46 KB at MTU 1500) is less than a 64 KiB window: the application reads between bursts,
- * so a fast kernel sender does not fill our window during one burst (with 256, Wireshark saw zero
- * windows); throughput was the same within noise (about 1.0–1.4 Gbit/s either way).
+ * 32 (about 46 KB at MTU 1500) is well under the stack's first window (256 KiB): the application
+ * reads between bursts, so a fast kernel sender does not fill our window during one burst (with 256
+ * packets a turn and a 64 KiB window, Wireshark saw zero windows); throughput was the same within
+ * noise (about 1.0–1.4 Gbit/s either way).
  */
 const READ_BURST = 32;
 /**
@@ -210,6 +211,8 @@ export class TunLink implements LinkEnd {
   #closed = false;
   #polling = false;
   #drainScheduled = false;
+  /** A burst of reads is under way (receivePending must not start another inside it). */
+  #reading = false;
   #pollFailures = 0;
   /** `struct pollfd[2]`: { int fd; short events; short revents } for the device and the eventfd. */
   readonly #pollfds = new Uint8Array(16);
@@ -357,43 +360,69 @@ export class TunLink implements LinkEnd {
 
   /** Read what the device has queued, up to a burst; then poll again, or come back next turn. */
   #drain(): void {
+    // A read error (met by receivePending while this poll was out) stopped reading for good.
+    if (this.readError !== undefined) return;
     this.stats.turns++;
-    for (let n = 0; n < READ_BURST; n++) {
-      if (this.#closed) return;
-      if (SLAB_SIZE - this.#slabUsed < READ_SIZE) {
-        // Packets handed out keep their slab alive for as long as someone holds them; never reused.
-        this.#slab = new Uint8Array(SLAB_SIZE);
-        this.#slabUsed = 0;
-      }
-      const at = this.#slabUsed;
-      const len = this.#libc.read(this.#fd, this.#slab.subarray(at, at + READ_SIZE), READ_SIZE);
-      if (len < 0) {
-        const errno = this.#libc.errno();
-        if (errno === EAGAIN) return this.#poll();
-        if (errno === EINTR) continue;
-        return this.#fail(`read failed (errno ${errno})`);
-      }
-      if (len === 0) continue;
-      // Keep the next packet 8-byte aligned (DataView reads of headers do not care; it is cheap).
-      this.#slabUsed = at + ((len + 7) & ~7);
-      this.stats.packetsIn++;
-      this.stats.bytesIn += len;
-      const packet = this.#slab.subarray(at, at + len);
-      const fn = this.#receiver;
-      if (fn !== undefined) {
-        try {
-          fn(packet);
-        } catch {
-          // The receiver's failure is its own (the stack never throws); reading goes on.
-        }
-      }
-    }
-    if (!this.#drainScheduled && !this.#closed) {
+    const outcome = this.#readBurst();
+    if (outcome === 'empty') this.#poll();
+    else if (outcome === 'more' && !this.#drainScheduled) {
       this.#drainScheduled = true;
       setImmediate(() => {
         this.#drainScheduled = false;
         this.#drain();
       });
+    }
+  }
+
+  /**
+   * Hands the receiver what the device has queued right now, without waiting for the poll (see
+   * `LinkEnd.receivePending`): the stack calls this before its timers run, so that when the process
+   * was held up (another process on the CPU, a pause for garbage collection), an ACK already in the
+   * queue is read before a retransmission timer decides the data it acknowledges was lost.
+   */
+  receivePending(): void {
+    if (this.#closed || this.#reading || this.readError !== undefined) return;
+    this.#readBurst();
+  }
+
+  /** Up to READ_BURST non-blocking reads: 'empty' at EAGAIN, 'more' if the burst ran out first. */
+  #readBurst(): 'empty' | 'more' | 'stopped' {
+    this.#reading = true;
+    try {
+      for (let n = 0; n < READ_BURST; n++) {
+        if (this.#closed) return 'stopped';
+        if (SLAB_SIZE - this.#slabUsed < READ_SIZE) {
+          // Packets handed out keep their slab alive for as long as someone holds them; never reused.
+          this.#slab = new Uint8Array(SLAB_SIZE);
+          this.#slabUsed = 0;
+        }
+        const at = this.#slabUsed;
+        const len = this.#libc.read(this.#fd, this.#slab.subarray(at, at + READ_SIZE), READ_SIZE);
+        if (len < 0) {
+          const errno = this.#libc.errno();
+          if (errno === EAGAIN) return 'empty';
+          if (errno === EINTR) continue;
+          this.#fail(`read failed (errno ${errno})`);
+          return 'stopped';
+        }
+        if (len === 0) continue;
+        // Keep the next packet 8-byte aligned (DataView reads of headers do not care; it is cheap).
+        this.#slabUsed = at + ((len + 7) & ~7);
+        this.stats.packetsIn++;
+        this.stats.bytesIn += len;
+        const packet = this.#slab.subarray(at, at + len);
+        const fn = this.#receiver;
+        if (fn !== undefined) {
+          try {
+            fn(packet);
+          } catch {
+            // The receiver's failure is its own (the stack never throws); reading goes on.
+          }
+        }
+      }
+      return this.#closed ? 'stopped' : 'more';
+    } finally {
+      this.#reading = false;
     }
   }
 

@@ -142,7 +142,7 @@ export class Stack {
       synRetries: options.synRetries ?? 6,
       dataRetries: options.dataRetries ?? 15,
       sendBufferSize: options.sendBufferSize ?? 256 * 1024,
-      receiveBufferSize: options.receiveBufferSize ?? 64 * 1024,
+      receiveBufferSize: options.receiveBufferSize ?? 256 * 1024,
       receiveBufferMax: Math.max(options.receiveBufferMax ?? 6 * 1024 * 1024, options.receiveBufferSize ?? 0),
       sendBufferMax: Math.max(options.sendBufferMax ?? 4 * 1024 * 1024, options.sendBufferSize ?? 0),
       windowScaling: options.windowScaling ?? true,
@@ -502,6 +502,9 @@ export class Stack {
   private wake(): void {
     this.wakeHandle = null;
     this.wakeAt = Infinity;
+    // Input first: packets already waiting on the link (an ACK, say) may make a timer moot — a
+    // retransmission must not go out for data whose acknowledgment sits unread in the queue.
+    this.guard(() => this.link.receivePending?.());
     const now = this.clock.now();
     this.guard(() => this.wheel.expire(now, (c) => {
       if (c.deadline <= now) c.onTimer(now);
