@@ -12,7 +12,8 @@ import {
   type ScenarioOptions,
   type ScenarioResult,
 } from '../demo/scenarios.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, parseCommandArgs, type CliIO } from './io.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, numberOption, parseCommandArgs, type CliIO } from './io.js';
+import { IMPAIR_OPTIONS, parseImpairValues } from './impair-options.js';
 
 export const DEMO_HELP = `Usage: synack demo [options]
 
@@ -42,17 +43,6 @@ ${SCENARIOS.map((s) => `                     ${s.padEnd(19)}${SCENARIO_DESCRIPTI
   -h, --help       this help
 `;
 
-function num(name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) {
-    throw new UsageError(`bad --${name} '${value}': expected ${what}`);
-  }
-  return n;
-}
-
-const probability = (n: number): boolean => n >= 0 && n <= 1;
-
 /** Parse `synack demo` arguments; throws UsageError with a one-line reason. */
 export function parseDemoArgs(args: string[]): {
   help: boolean;
@@ -71,14 +61,8 @@ export function parseDemoArgs(args: string[]): {
     allowPositionals: false,
     options: {
       scenario: { type: 'string' },
-      seed: { type: 'string' },
-      loss: { type: 'string' },
-      delay: { type: 'string' },
+      ...IMPAIR_OPTIONS,
       bytes: { type: 'string' },
-      reorder: { type: 'string' },
-      duplicate: { type: 'string' },
-      corrupt: { type: 'string' },
-      bandwidth: { type: 'string' },
       ipv6: { type: 'boolean' },
       pcap: { type: 'string' },
       svg: { type: 'string' },
@@ -101,23 +85,17 @@ export function parseDemoArgs(args: string[]): {
   }
   if (v.color === true && v['no-color'] === true) throw new UsageError('--color and --no-color contradict each other');
   const options: ScenarioOptions = {};
-  const seed = num('seed', v.seed, (n) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff, 'an integer from 0 to 4294967295');
-  const loss = num('loss', v.loss, probability, 'a probability from 0 to 1');
-  const delay = num('delay', v.delay, (n) => n >= 0 && n <= 60_000, 'milliseconds from 0 to 60000');
-  const bytes = num('bytes', v.bytes, (n) => Number.isInteger(n) && n >= 1 && n <= 1 << 30, 'an integer from 1 to 1073741824');
-  const reorder = num('reorder', v.reorder, probability, 'a probability from 0 to 1');
-  const duplicate = num('duplicate', v.duplicate, probability, 'a probability from 0 to 1');
-  const corrupt = num('corrupt', v.corrupt, probability, 'a probability from 0 to 1');
-  const bandwidth = num('bandwidth', v.bandwidth, (n) => n > 0, 'a positive rate in bit/s');
-  const width = num('width', v.width, (n) => Number.isInteger(n) && n >= 40 && n <= 1000, 'an integer from 40 to 1000');
-  if (seed !== undefined) options.seed = seed;
-  if (loss !== undefined) options.loss = loss;
-  if (delay !== undefined) options.delayMs = delay;
+  const impairment = parseImpairValues(v);
+  const bytes = numberOption('bytes', v.bytes, (n) => Number.isInteger(n) && n >= 1 && n <= 1 << 30, 'an integer from 1 to 1073741824');
+  const width = numberOption('width', v.width, (n) => Number.isInteger(n) && n >= 40 && n <= 1000, 'an integer from 40 to 1000');
+  if (impairment.seed !== undefined) options.seed = impairment.seed;
+  if (impairment.lossRate !== undefined) options.loss = impairment.lossRate;
+  if (impairment.delayMs !== undefined) options.delayMs = impairment.delayMs;
   if (bytes !== undefined) options.bytes = bytes;
-  if (reorder !== undefined) options.reorder = reorder;
-  if (duplicate !== undefined) options.duplicate = duplicate;
-  if (corrupt !== undefined) options.corrupt = corrupt;
-  if (bandwidth !== undefined) options.bandwidthBps = bandwidth;
+  if (impairment.reorderRate !== undefined) options.reorder = impairment.reorderRate;
+  if (impairment.duplicateRate !== undefined) options.duplicate = impairment.duplicateRate;
+  if (impairment.corruptRate !== undefined) options.corrupt = impairment.corruptRate;
+  if (impairment.bandwidthBps !== undefined) options.bandwidthBps = impairment.bandwidthBps;
   if (v.ipv6 === true) options.ipv6 = true;
   return {
     help: v.help === true,

@@ -5,7 +5,7 @@
  * is a terminal. Exit 0 on a 2xx, 1 on an HTTP error, a failed connection or an interrupt, 2 on bad
  * usage.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import http from 'node:http';
 import { isIP } from 'node:net';
 import { Transform, type Writable } from 'node:stream';
@@ -131,9 +131,15 @@ export class ProgressBar {
 // ---------------------------------------------------------------------------------------------------
 // The download
 
-/** Why a GET failed: `code` is node's (ECONNREFUSED, ECONNRESET, ETIMEDOUT…), `HTTP` or `EINTR`. */
+/**
+ * Why a GET failed: `code` is node's (ECONNREFUSED, ECONNRESET, ETIMEDOUT…), `HTTP`, `EINTR`,
+ * `PARTIAL` when the server closed the connection (FIN) before the end of the body (curl's "partial
+ * file"), or `EMPTY` when it closed it without a response (curl's "empty reply from server").
+ */
 export class GetError extends Error {
   override readonly name = 'GetError';
+  /** Body bytes received (passed on to the output) before the failure. */
+  received = 0;
   constructor(readonly code: string, message: string, readonly status?: number) {
     super(message);
   }
@@ -176,12 +182,18 @@ export function httpGet(net: Pick<Net, 'connect'>, target: GetTarget, opts: GetO
   return new Promise<GetResult>((resolvePromise, reject) => {
     let settled = false;
     let sock: Socket | undefined;
+    /** The socket's own error (a RST is ECONNRESET), and whether the server's FIN arrived. */
+    let sockError: unknown;
+    let serverClosed = false;
+    let contentLength: number | undefined;
+    let inBody = false;
     let received = 0;
     const finish = (err: GetError | null, result?: GetResult): void => {
       if (settled) return;
       settled = true;
       opts.signal?.removeEventListener('abort', onAbort);
       if (err) {
+        err.received = received;
         // An HTTP error status ends like any response (its body read and dropped, then FIN); a GET
         // given up half-way is aborted (RST, RFC 9293 §3.10.5) so the server stops sending at once.
         if (err.code !== 'HTTP') sock?.resetAndDestroy();
@@ -194,11 +206,26 @@ export function httpGet(net: Pick<Net, 'connect'>, target: GetTarget, opts: GetO
       const code = codeOf(e) ?? 'EIO';
       const message = oneLine(e instanceof Error ? e.message : String(e));
       // node says 'aborted' or 'socket hang up' (ECONNRESET) when the connection ends before the
-      // response does; name what happened.
-      if (message === 'aborted' || message === 'socket hang up') {
-        return new GetError(code, `${code}: the connection ended after ${received} bytes of the body (${message})`);
-      }
+      // response does, reset or closed; name what happened.
+      if (message === 'aborted' || message === 'socket hang up' || code === 'ECONNRESET') return cutShort();
       return new GetError(code, message.includes(code) ? message : `${code}: ${message}`);
+    };
+    /**
+     * The connection ended before the response did: reset (RST), or closed (FIN) by the server —
+     * before any response (curl's "empty reply"), or part-way through the body (curl's "partial file").
+     */
+    const cutShort = (): GetError => {
+      const resetCode = codeOf(sockError);
+      if (!inBody) {
+        if (resetCode !== undefined) return new GetError(resetCode, `${resetCode}: the connection was reset before a response`);
+        return new GetError(serverClosed ? 'EMPTY' : 'ECONNRESET', 'the server closed the connection without a response');
+      }
+      const of = contentLength === undefined ? '' : ` of ${contentLength}`;
+      if (resetCode !== undefined) {
+        return new GetError(resetCode, `${resetCode}: the connection was reset after ${received}${of} bytes of the body`);
+      }
+      if (serverClosed) return new GetError('PARTIAL', `the server closed the connection after ${received}${of} bytes of the body`);
+      return new GetError('ECONNRESET', `ECONNRESET: the connection ended after ${received}${of} bytes of the body`);
     };
     const onAbort = (): void => {
       finish(new GetError('EINTR', `interrupted after ${formatBytes(received)} of the body`));
@@ -213,6 +240,8 @@ export function httpGet(net: Pick<Net, 'connect'>, target: GetTarget, opts: GetO
       // No agent: one connection, 'Connection: close', as curl does for a single URL.
       createConnection: () => {
         sock = net.connect({ host: target.host, port: target.port });
+        sock.on('error', (e) => (sockError ??= e));
+        sock.on('end', () => (serverClosed = true));
         sock.setTimeout(opts.timeoutMs);
         sock.on('timeout', () => {
           const seconds = opts.timeoutMs / 1000;
@@ -230,12 +259,13 @@ export function httpGet(net: Pick<Net, 'connect'>, target: GetTarget, opts: GetO
       const status = res.statusCode ?? 0;
       const statusMessage = res.statusMessage ?? '';
       const cl = res.headers['content-length'];
-      const contentLength = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined;
+      contentLength = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : undefined;
       if (status < 200 || status > 299) {
         res.resume();
         finish(new GetError('HTTP', `HTTP ${status} ${statusMessage}`.trim(), status));
         return;
       }
+      inBody = true;
       opts.onResponse?.(status, contentLength);
       let out: NodeJS.WritableStream;
       try {
@@ -255,7 +285,7 @@ export function httpGet(net: Pick<Net, 'connect'>, target: GetTarget, opts: GetO
       res.once('end', () => (tcpInfo = sock?.tcpInfo()));
       pipeline(res, count, out as Writable, { end: opts.endOutput !== false }).then(() => {
         // A body cut short by a FIN ends the stream without an error when no length was given.
-        if (!res.complete) return finish(new GetError('ECONNRESET', `ECONNRESET: the connection ended after ${received} bytes of the body`));
+        if (!res.complete) return finish(cutShort());
         finish(null, {
           status, statusMessage, bytes: received, contentLength, seconds: (performance.now() - started) / 1000, tcpInfo,
         });
@@ -362,6 +392,7 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
   let result: GetResult | undefined;
   let failure: GetError | undefined;
   let opened = false;
+  let file: WriteStream | undefined;
   try {
     const output = a.output;
     result = await httpGet(s.stack.net, a.target, {
@@ -370,7 +401,8 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
       openOutput: () => {
         if (output === undefined) return deps.stdout ?? process.stdout;
         // Only a file that was created can be left incomplete (a bad -o path fails before that).
-        return createWriteStream(output).once('open', () => (opened = true));
+        file = createWriteStream(output).once('open', () => (opened = true));
+        return file;
       },
       // stdout is not ours to close.
       endOutput: output !== undefined,
@@ -384,6 +416,13 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
   } catch (e) {
     failure = e instanceof GetError ? e : new GetError(codeOf(e) ?? 'EIO', oneLine(e instanceof Error ? e.message : String(e)));
     if (bar) io.stderr('\n');
+    // The file may still be opening (a body cut short at once): whether it exists is known once
+    // the stream, destroyed by the failure, has closed.
+    if (file !== undefined && !file.closed) {
+      const closed = new Promise<void>((r) => file!.once('close', () => r()));
+      file.destroy(); // already destroyed by the failure in every case; this makes 'close' certain
+      await closed;
+    }
   }
   await s.shutdown(1000);
   stop.dispose();
@@ -394,7 +433,7 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
       url: a.target.url,
       ...(failure ? { error: failure.message, code: failure.code } : {}),
       status: result?.status ?? failure?.status ?? null,
-      bytes: result?.bytes ?? 0,
+      bytes: result?.bytes ?? failure?.received ?? 0,
       contentLength: result?.contentLength ?? null,
       seconds: result?.seconds ?? null,
       output: a.output,

@@ -52,3 +52,15 @@ export function parseCommandArgs<T extends ParseArgsConfig>(config: T): ReturnTy
     throw new UsageError(oneLine(e instanceof Error ? e.message : String(e)));
   }
 }
+
+/** A numeric option's value, checked: undefined when absent, else a number or a one-line UsageError. */
+export function numberOption(name: string, value: string | undefined, check: (n: number) => boolean, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || !check(n)) {
+    throw new UsageError(`bad --${name} '${value}': expected ${what}`);
+  }
+  return n;
+}
+
+export const isProbability = (n: number): boolean => n >= 0 && n <= 1;

@@ -10,7 +10,9 @@ import { RealClock, type Clock, type TimerHandle } from '../link/clock.js';
 import type { LinkEnd } from '../link/link.js';
 import { Stack } from '../index.node.js';
 import { formatAddress, inPrefix, parseCidr } from '../wire/address.js';
+import { impair } from '../link/impair.js';
 import { UsageError } from './io.js';
+import { IMPAIR_OPTIONS, describeImpairment, impairs, parseImpairValues, type ImpairValues, type Impairment } from './impair-options.js';
 
 /** The parseArgs option table both commands spread into theirs. */
 export const TUN_OPTIONS = {
@@ -18,6 +20,7 @@ export const TUN_OPTIONS = {
   'kernel-address': { type: 'string', multiple: true },
   address: { type: 'string', multiple: true },
   mtu: { type: 'string' },
+  ...IMPAIR_OPTIONS,
 } as const;
 
 export const TUN_HELP = `  --tun IF                 the TUN device to use (created if missing; needs CAP_NET_ADMIN)
@@ -25,7 +28,14 @@ export const TUN_HELP = `  --tun IF                 the TUN device to use (creat
                            the device, which is then brought up (repeatable: one per family)
   --address IP             the stack's own address, CIDR or plain (10.9.0.2/24 or 10.9.0.2);
                            repeatable, for IPv4 and IPv6
-  --mtu N                  the device's MTU (default 1500)`;
+  --mtu N                  the device's MTU (default 1500)
+  --loss P, --reorder P, --duplicate P, --corrupt P
+                           impair the path to the kernel, both ways, with synack's own seeded model
+                           (the one MemoryLink uses): probabilities from 0 to 1 per packet
+  --delay MS               one-way delay added to every packet, both ways (reordered ones get up to
+                           2×MS + 1 more)
+  --bandwidth BPS          a bottleneck of BPS bit/s each way (its queue has no limit)
+  --seed N                 seed of the impairments (default 1)`;
 
 /** One address of the stack or of the kernel, checked. */
 export interface LinkAddress {
@@ -46,10 +56,12 @@ export interface TunConfig {
   kernelAddresses: LinkAddress[];
   /** Remarks worth a line on stderr (e.g. a stack address the kernel has no route to). */
   notes: string[];
+  /** The impairment flags given (applied around the device when `impairs()` says they change anything). */
+  impairment: Impairment;
 }
 
 /** The values parseArgs gives for TUN_OPTIONS. */
-export interface TunValues {
+export interface TunValues extends ImpairValues {
   tun?: string | undefined;
   'kernel-address'?: string[] | undefined;
   address?: string[] | undefined;
@@ -127,7 +139,9 @@ export function parseTunValues(v: TunValues): TunConfig {
       notes.push(`${a.address} is outside ${family.map((k) => k.cidr).join(', ')}: the kernel needs a route to it over ${v.tun}`);
     }
   }
-  return { tun: v.tun, mtu, addresses, kernelAddresses, notes };
+  const impairment = parseImpairValues(v);
+  if (impairs(impairment)) notes.push(`the path to the kernel is impaired both ways: ${describeImpairment(impairment)}`);
+  return { tun: v.tun, mtu, addresses, kernelAddresses, notes, impairment };
 }
 
 /** A link the commands run on: a TunLink, or (in tests) any packet port with a name and close(). */
@@ -136,6 +150,25 @@ export interface CommandLink extends LinkEnd {
   close(): void;
   /** Packet counters, reported as they are in `--json` summaries (TunLink: packetsIn, bytesOut, drops…). */
   readonly stats?: object;
+}
+
+/**
+ * `link` behind synack's impairment model in both directions. Its `stats` are the link's own plus
+ * `impairment: { out, in }`, the counters of each direction (what was lost, reordered…).
+ */
+function impaired(link: CommandLink, impairment: Impairment, clock: Clock): CommandLink {
+  const end = impair(link, { ...impairment, clock });
+  return {
+    name: link.name,
+    mtu: end.mtu,
+    send: (packet) => end.send(packet),
+    onPacket: (fn) => end.onPacket(fn),
+    receivePending: () => end.receivePending(),
+    close: () => link.close(),
+    get stats() {
+      return { ...link.stats, impairment: end.stats };
+    },
+  };
 }
 
 export interface OpenLinkOptions {
@@ -236,6 +269,7 @@ export async function openStack(config: TunConfig, deps: TunDeps, name: string):
     throw new Error(`cannot open TUN device ${config.tun}: ${linkErrorReason(e)}`, { cause: e });
   }
   const clock = new StoppableClock();
+  if (impairs(config.impairment)) link = impaired(link, config.impairment, clock);
   let stack: Stack;
   try {
     stack = new Stack({ link, addresses: config.addresses.map((a) => a.cidr), clock, name });
