@@ -375,7 +375,12 @@ export class Socket extends Duplex {
         syscall === 'connect'
           ? toNetError(err, syscall, this.#remoteHost, this.#remotePortWanted)
           : toNetError(err, syscall);
+      // A write still waiting for room fails with the same error (as node's does when the handle
+      // goes), so whoever waits on its callback hears of it.
+      const pending = this.#pendingWrite;
+      this.#pendingWrite = null;
       this.destroy(ne);
+      pending?.cb(ne);
       return;
     }
     // Orderly close: both FINs are done. Whatever was received before the peer's FIN is still read
@@ -436,7 +441,9 @@ export class Socket extends Duplex {
       }
     } catch (e) {
       this.#pendingWrite = null;
-      p.cb(toNetError(e, 'write'));
+      // The connection was aborted (RST, timeout) in this batch of events, which #onClosed reports
+      // next: that, not the EPIPE of writing into it, is the news.
+      p.cb(toNetError(this.#closeError ?? e, 'write'));
       return;
     }
     this.#pendingWrite = null;

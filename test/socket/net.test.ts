@@ -148,6 +148,50 @@ for (const mode of MODES) {
         assert.equal(hadError, true);
       });
 
+      test('ECONNRESET, not EPIPE, for a writer whose peer resets while acknowledging data', async () => {
+        const { a, b, run } = twoStacks(mode);
+        b.net
+          .createServer((sock) => {
+            // The RST leaves right behind the ACKs for the data read: both reach the writer in one
+            // burst, its pending write unblocked and its connection reset at the same time.
+            let n = 0;
+            sock.on('data', (d: Buffer) => {
+              n += d.length;
+              if (n > 300_000) sock.resetAndDestroy();
+            });
+            sock.on('error', () => {});
+          })
+          .listen(9006);
+        const sock = a.net.connect({ host: fam.b, port: 9006 });
+        sock.on('data', () => {});
+        const chunk = Buffer.alloc(256 * 1024, 7);
+        const pump = (): void => {
+          while (!sock.destroyed && sock.write(chunk));
+          if (!sock.destroyed) sock.once('drain', pump);
+        };
+        sock.once('connect', pump);
+        const [err] = await run(once<[NetError]>(sock, 'error'));
+        assert.equal(err.code, 'ECONNRESET', err.message);
+      });
+
+      test('a write waiting for room when the peer resets gets its callback, with ECONNRESET', async () => {
+        const { a, b, run } = twoStacks(mode);
+        b.net
+          .createServer((sock) => {
+            // Reads nothing: the window closes, the client's last write waits; then the reset.
+            sock.pause();
+            sock.on('error', () => {});
+            b.clock.schedule(b.clock.now() + 200, () => sock.resetAndDestroy());
+          })
+          .listen(9007);
+        const sock = a.net.connect({ host: fam.b, port: 9007 });
+        sock.on('error', () => {});
+        const big = Buffer.alloc(8 << 20, 1);
+        const called = new Promise<Error | null | undefined>((resolve) => sock.write(big, resolve));
+        const err = await run(called);
+        assert.equal((err as NetError | undefined)?.code, 'ECONNRESET');
+      });
+
       test('destroy() without error after writing is an orderly close (peer sees end)', async () => {
         const { a, b, run } = twoStacks(mode);
         const got = new Promise<string>((resolve, reject) => {
