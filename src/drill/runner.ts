@@ -93,8 +93,11 @@ export function runScript(script: DrillScript): DrillOutcome {
     clock,
     seed: 1,
     name: 'local',
-    // Linux's defaults where they show on the wire: 40 ms delayed ACK minimum, 60 s TIME-WAIT.
+    // Linux's defaults where they show on the wire: 40 ms delayed ACK minimum, 60 s TIME-WAIT, and
+    // a first window of 64 KiB (what Linux advertises with its default tcp_rmem; a script's own
+    // tcp_rmem line replaces it below).
     delayedAckMs: 40,
+    receiveBufferSize: 64 * 1024,
     mslMs: 30_000,
     ...sysctlOptions(script, warnings),
   });

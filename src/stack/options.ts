@@ -18,7 +18,11 @@ export interface StackOptions {
   sendBufferSize?: number;
   /**
    * Initial receive buffer bytes per connection; the advertised window is its free space (default
-   * 64 KiB). It grows with the bandwidth-delay product up to `receiveBufferMax` (auto-tuning).
+   * 256 KiB; a SYN offers at most 65535, RFC 7323 §2.2). It grows with the bandwidth-delay product
+   * up to `receiveBufferMax` (auto-tuning). The default is larger than Linux's first window (64 KiB)
+   * because a JavaScript application reads only between batches of packets: with 64 KiB, a fast
+   * kernel sender fills the window during the first batch, before the application has read a byte.
+   * The memory is taken only while data waits to be read.
    */
   receiveBufferSize?: number;
   /** Largest receive buffer auto-tuning may grow to (default 6 MiB, Linux tcp_rmem[2]); it also
