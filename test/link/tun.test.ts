@@ -75,9 +75,9 @@ secs = time.monotonic() - start
 print(json.dumps({"bytes": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}))
 `;
 
-/** Accepts one connection on addr:port, reads it to EOF, closes; prints the byte count. */
+/** Accepts one connection on addr:port, reads it to EOF, closes; prints the byte count and the rate. */
 const SINK_PY = `
-import json, socket, sys
+import json, socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2])))
@@ -86,14 +86,20 @@ s.settimeout(60)
 print("listening", flush=True)
 c, _ = s.accept()
 c.settimeout(60)
+start = time.monotonic()
 n = 0
+said = False
 while True:
     b = c.recv(1 << 16)
     if not b:
         break
     n += len(b)
+    if not said and n >= 1 << 20:
+        print("receiving", flush=True)
+        said = True
 c.close()
-print(json.dumps({"received": n}), flush=True)
+secs = time.monotonic() - start
+print(json.dumps({"received": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}), flush=True)
 `;
 
 /**
@@ -213,11 +219,17 @@ for (const [family, target] of [['IPv4', '10.9.0.2'], ['IPv6', 'fd09::2']] as co
   });
 }
 
-test('TUN: kernel → synack throughput, 64 MiB to discard, beside kernel → kernel over veth', { skip, timeout: 180_000 }, async (t: TestContext) => {
+interface Rate {
+  bytes: number;
+  seconds: number;
+  mbps: number;
+}
+
+test('TUN: 64 MiB kernel → synack and synack → kernel, beside kernel → kernel over veth in the same run', { skip, timeout: 240_000 }, async (t: TestContext) => {
   const size = 64 * MiB;
-  const synack = await withNetns(async (ns) => {
+  const toSynack = await withNetns(async (ns) => {
     const host = await startHost(ns);
-    const r = lastJson<{ bytes: number; seconds: number; mbps: number }>(await python(ns, SEND_PY, ['10.9.0.2', '9', String(size)], 120_000));
+    const r = lastJson<Rate>(await python(ns, SEND_PY, ['10.9.0.2', '9', String(size)], 120_000));
     // The discard server counted every byte before it answered the sender's FIN.
     await host.waitForLine(new RegExp(`^discarded ${size}$`), 5000);
     const stats = await stopHost(host);
@@ -229,6 +241,21 @@ test('TUN: kernel → synack throughput, 64 MiB to discard, beside kernel → ke
     return r;
   });
 
+  const fromSynack = await withNetns(async (ns) => {
+    // The kernel's sink listens on every address: the device (and 10.9.0.1) comes with the host.
+    const sink = ns.start('python3', ['-c', SINK_PY, '0.0.0.0', '9']);
+    await sink.waitForLine(/^listening$/, 10_000);
+    const sender = ns.start(NODE, [HOST, '--host', '--mode', 'send', '--to', '10.9.0.1', '--port', '9', '--bytes', String(size)]);
+    const exit = await sender.waitExit(120_000);
+    assert.deepEqual(exit, { code: 0, signal: null }, `sender: ${sender.lines.join(' ')} ${sender.stderr}`);
+    const line = sender.lines.find((l) => l.startsWith('sent ') || l.startsWith('error '));
+    assert.ok(line !== undefined && line.startsWith('sent '), `sender: ${sender.lines.join(' ')}`);
+    await sink.waitForLine(/^\{/, 10_000);
+    const got = lastJson<{ received: number; seconds: number; mbps: number }>(sink.lines.join('\n'));
+    assert.equal(got.received, size, 'the kernel received every byte');
+    return JSON.parse(line.slice('sent '.length)) as Rate;
+  });
+
   const kernel = await withNetns(async (a, b) => {
     assert.ok(a !== undefined && b !== undefined);
     await a.check('ip', ['link', 'add', 'veth-a', 'type', 'veth', 'peer', 'name', 'veth-b', 'netns', b.name]);
@@ -238,17 +265,39 @@ test('TUN: kernel → synack throughput, 64 MiB to discard, beside kernel → ke
     await b.check('ip', ['link', 'set', 'veth-b', 'up']);
     const sink = b.start('python3', ['-c', SINK_PY, '10.10.0.2', '9']);
     await sink.waitForLine(/^listening$/, 10_000);
-    const r = lastJson<{ bytes: number; seconds: number; mbps: number }>(await python(a, SEND_PY, ['10.10.0.2', '9', String(size)], 120_000));
+    const r = lastJson<Rate>(await python(a, SEND_PY, ['10.10.0.2', '9', String(size)], 120_000));
     await sink.waitForLine(/^\{/, 10_000);
     assert.equal(lastJson<{ received: number }>(sink.lines.join('\n')).received, size);
     return r;
   }, 2);
 
-  t.diagnostic(`kernel → synack (TUN), 64 MiB: ${synack.mbps.toFixed(0)} Mbit/s in ${synack.seconds.toFixed(2)} s`);
+  t.diagnostic(`kernel → synack (TUN), 64 MiB: ${toSynack.mbps.toFixed(0)} Mbit/s in ${toSynack.seconds.toFixed(2)} s`);
+  t.diagnostic(`synack → kernel (TUN), 64 MiB: ${fromSynack.mbps.toFixed(0)} Mbit/s in ${fromSynack.seconds.toFixed(2)} s`);
   t.diagnostic(`kernel → kernel (veth), 64 MiB: ${kernel.mbps.toFixed(0)} Mbit/s in ${kernel.seconds.toFixed(2)} s`);
-  t.diagnostic(`synack / kernel: ${(synack.mbps / kernel.mbps).toFixed(3)}`);
-  assert.equal(synack.bytes, size);
-  assert.ok(synack.mbps > 0 && kernel.mbps > 0);
+  t.diagnostic(`ratios to veth: kernel → synack ${(toSynack.mbps / kernel.mbps).toFixed(3)}, synack → kernel ${(fromSynack.mbps / kernel.mbps).toFixed(3)}`);
+  assert.equal(toSynack.bytes, size);
+  assert.equal(fromSynack.bytes, size);
+  assert.ok(toSynack.mbps > 0 && fromSynack.mbps > 0 && kernel.mbps > 0);
+});
+
+test('TUN: killing the kernel-side peer mid-transfer gives synack\'s sender ECONNRESET at once', { skip, timeout: 60_000 }, async (t: TestContext) => {
+  await withNetns(async (ns) => {
+    const sink = ns.start('python3', ['-c', SINK_PY, '0.0.0.0', '9']);
+    await sink.waitForLine(/^listening$/, 10_000);
+    const sender = ns.start(NODE, [HOST, '--host', '--mode', 'send', '--to', '10.9.0.1', '--port', '9']);
+    await sink.waitForLine(/^receiving$/, 20_000);
+    sink.kill('SIGKILL');
+    const killedAt = Date.now();
+    const exit = await sender.waitExit(20_000);
+    const elapsed = Date.now() - killedAt;
+    assert.deepEqual(exit, { code: 0, signal: null }, `the sender did not hang: ${sender.lines.join(' ')} ${sender.stderr}`);
+    const line = sender.lines.find((l) => l.startsWith('error ') || l.startsWith('sent '));
+    assert.ok(line !== undefined && line.startsWith('error '), `an error, not a finished transfer: ${sender.lines.join(' ')}`);
+    const e = JSON.parse(line.slice('error '.length)) as { code: string; message: string; sent: number };
+    assert.equal(e.code, 'ECONNRESET', e.message);
+    assert.ok(elapsed < 5000, `error after ${elapsed} ms`);
+    t.diagnostic(`synack sender: ${e.code} (${e.message}) ${elapsed} ms after the kill, ${(e.sent / MiB).toFixed(1)} MiB written`);
+  });
 });
 
 test('TUN: killing the synack host mid-transfer ends the kernel client with an error in bounded time', { skip, timeout: 60_000 }, async (t: TestContext) => {
