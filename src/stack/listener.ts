@@ -18,11 +18,30 @@ export class Listener implements TcpListener {
     readonly family: 4 | 6 | null,
     readonly backlog: number,
     private readonly onClose: (l: Listener) => void,
+    /** Half-open connections kept at most (the SYN queue); beyond it, SYN cookies or drops. */
+    readonly synBacklog: number = Math.max(backlog, 128),
   ) {}
 
-  /** Linux-like: a SYN is dropped while the accept queue is full (the client retries). */
+  /**
+   * When this listener last answered a SYN with a cookie (stack time, ms). An ACK that finds no
+   * connection is checked as a cookie only within COOKIE_VALID_MS of it (Linux
+   * tcp_synq_no_recent_overflow); otherwise it is a bad ACK in LISTEN (RFC 9293 §3.10.7.2).
+   */
+  lastCookieAt = -Infinity;
+
+  /** Linux-like (sk_acceptq_is_full): a SYN is dropped while the accept queue is full (the client retries). */
+  get acceptFull(): boolean {
+    return this.acceptQueue.length >= this.backlog;
+  }
+
+  /** The SYN queue is full: a new SYN gets a cookie, or is dropped without cookies. */
+  get synQueueFull(): boolean {
+    return this.halfOpen.size >= this.synBacklog;
+  }
+
+  /** Either queue is full (what `full` meant before SYN cookies). */
   get full(): boolean {
-    return this.acceptQueue.length >= this.backlog || this.halfOpen.size >= Math.max(this.backlog, 128);
+    return this.acceptFull || this.synQueueFull;
   }
 
   established(c: Connection): void {

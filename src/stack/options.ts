@@ -46,6 +46,13 @@ export interface StackOptions {
   challengeAckLimit?: number;
   /** IP TTL / hop limit for packets this stack sends (default 64). */
   ttl?: number;
+  /**
+   * SYN cookies (RFC 4987 §3.6), like Linux's tcp_syncookies=1 (default true): a SYN that finds its
+   * listener's SYN queue (`ListenOptions.synBacklog`) full is answered with a SYN,ACK whose sequence
+   * number encodes the connection, and no state is kept until the ACK returns it. When false, such
+   * a SYN is dropped (and counted in `listenOverflows`).
+   */
+  synCookies?: boolean;
 }
 
 export interface ConnectOptions {
@@ -61,4 +68,10 @@ export interface ListenOptions {
   host?: string;
   /** Established-but-not-accepted connections queued at most (default 511, like node). */
   backlog?: number;
+  /**
+   * Half-open connections (SYN-RECEIVED) kept at most: the SYN queue (default max(backlog, 128)).
+   * A SYN beyond it is answered with a SYN cookie (`StackOptions.synCookies`) or dropped. 0 keeps
+   * no half-open state at all: every SYN gets a cookie (Linux's tcp_syncookies=2, per listener).
+   */
+  synBacklog?: number;
 }

@@ -8,7 +8,7 @@
 import type { Clock, TimerHandle } from '../link/clock.js';
 import { RealClock } from '../link/clock.js';
 import type { LinkEnd } from '../link/link.js';
-import { Connection, type ConnectionConfig, type ConnectionHost } from '../tcp/connection.js';
+import { Connection, windowScaleFor, type ConnectionConfig, type ConnectionHost } from '../tcp/connection.js';
 import { IsnGenerator } from '../tcp/isn.js';
 import type { TcpState } from '../tcp/state.js';
 import { TcpError, type TcpConnection, type TcpListener } from '../tcp/user.js';
@@ -23,9 +23,12 @@ import { writeIpv4Header } from '../wire/ipv4.js';
 import { writeIpv6Header } from '../wire/ipv6.js';
 import { seqAdd, seqGt } from '../wire/seq.js';
 import {
-  ACK, FIN, RST, SYN, flagNames, formatOptions, parseTcp, tcpOptionsLength, writeTcp, type TcpSegment,
+  ACK, FIN, RST, SYN, flagNames, formatOptions, parseTcp, tcpOptionsLength, writeTcp, type TcpOptions, type TcpSegment,
 } from '../wire/tcp.js';
 import { Listener } from './listener.js';
+import {
+  COOKIE_VALID_MS, MSS_TABLE_V4, MSS_TABLE_V6, SynCookies, decodeCookieTsecr, encodeCookieTsval, mssIndex,
+} from './syncookie.js';
 import type { ConnectOptions, ListenOptions, StackOptions } from './options.js';
 import { PortAllocator } from './ports.js';
 import { TimerEntry, TimerWheel } from './timerWheel.js';
@@ -45,8 +48,19 @@ export interface StackCounters {
   icmpOut: number;
   activeOpens: number;
   passiveOpens: number;
-  /** SYNs dropped because a listener's queues were full. */
+  /**
+   * SYNs dropped because a listener's accept queue was full (or its SYN queue, without SYN
+   * cookies), and cookie ACKs dropped because the accept queue was full.
+   */
   listenOverflows: number;
+  /** SYNs that found their listener's SYN queue full (answered with a cookie, or dropped). */
+  synQueueOverflows: number;
+  /** SYN,ACKs sent with a SYN cookie, no state kept (RFC 4987 §3.6). */
+  synCookiesSent: number;
+  /** ACKs that returned a valid SYN cookie. */
+  synCookiesValid: number;
+  /** ACKs to a listener that had sent cookies recently whose cookie did not check out: dropped. */
+  synCookiesFailed: number;
   /** Exceptions caught at the stack boundary (a bug, or a throwing user callback). */
   internalErrors: number;
 }
@@ -100,7 +114,8 @@ export class Stack {
   readonly addresses: readonly string[];
   readonly counters: StackCounters = {
     drops: {}, ipIn: 0, ipOut: 0, tcpIn: 0, tcpOut: 0, rstOut: 0, retransmits: 0, challengeAcks: 0,
-    icmpIn: 0, icmpOut: 0, activeOpens: 0, passiveOpens: 0, listenOverflows: 0, internalErrors: 0,
+    icmpIn: 0, icmpOut: 0, activeOpens: 0, passiveOpens: 0, listenOverflows: 0,
+    synQueueOverflows: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesFailed: 0, internalErrors: 0,
   };
 
   private readonly link: LinkEnd;
@@ -113,6 +128,8 @@ export class Stack {
   private wakeHandle: TimerHandle | null = null;
   private readonly emitter = new Emitter<{ trace: [TraceEvent] }>();
   private readonly isnGen: IsnGenerator;
+  private readonly cookies: SynCookies;
+  private readonly synCookies: boolean;
   private readonly ports: PortAllocator;
   private readonly config: Omit<ConnectionConfig, 'linkMss' | 'defaultMss'>;
   private readonly ttl: number;
@@ -137,6 +154,9 @@ export class Stack {
     const words = randomWords(options.seed);
     this.isnGen = new IsnGenerator(words(), words());
     this.ports = new PortAllocator(words(), words());
+    // Drawn after the ISN and port keys, so a seeded stack's ISNs and ports are what they were.
+    this.cookies = new SynCookies(words(), words(), words(), words());
+    this.synCookies = options.synCookies ?? true;
     this.config = {
       mslMs: options.mslMs ?? 30_000,
       synRetries: options.synRetries ?? 6,
@@ -237,7 +257,12 @@ export class Stack {
       if (overlap) throw new TcpError('EADDRINUSE', `port ${port} is already listening on ${l.localAddress}`);
     }
     const backlog = Math.max(1, Math.floor(options.backlog ?? 511));
-    const l = new Listener(bindText, port, family, backlog, (gone) => this.listeners.delete(`${gone.localAddress}|${gone.localPort}`));
+    const sb = options.synBacklog;
+    if (sb !== undefined && !(typeof sb === 'number' && Number.isFinite(sb) && sb >= 0)) {
+      throw new TcpError('EINVAL', `bad synBacklog ${String(sb)}: expected a number >= 0`);
+    }
+    const synBacklog = sb === undefined ? Math.max(backlog, 128) : Math.floor(sb);
+    const l = new Listener(bindText, port, family, backlog, (gone) => this.listeners.delete(`${gone.localAddress}|${gone.localPort}`), synBacklog);
     this.listeners.set(`${bindText}|${port}`, l);
     return l;
   }
@@ -351,6 +376,12 @@ export class Stack {
   private listenInput(l: Listener, ip: IpPacketInfo, seg: TcpSegment, localText: string, remoteText: string, packet: Uint8Array): void {
     if (seg.flags & RST) return; // First: an incoming RST is ignored.
     if (seg.flags & ACK) {
+      // RFC 4987 §3.6: while this listener answers SYNs with cookies (and for as long as one may
+      // still be valid), an ACK without SYN may be the end of such a handshake. Like Linux
+      // (tcp_synq_no_recent_overflow), other ACKs take the RFC 9293 rule below.
+      if (this.synCookies && !(seg.flags & SYN) && this.clock.now() - l.lastCookieAt <= COOKIE_VALID_MS) {
+        return this.cookieAckInput(l, ip, seg, remoteText, packet);
+      }
       // Second: any acknowledgment is bad in LISTEN: <SEQ=SEG.ACK><CTL=RST>.
       this.sendRst(ip.dst, ip.src, seg.dstPort, seg.srcPort, seg.ack, 0, RST);
       return;
@@ -359,10 +390,22 @@ export class Stack {
     // SYN together with FIN is never a real open (a scan or an attack); RFC 9293 is silent, and Linux
     // (tcp_rcv_state_process) discards it in LISTEN. So do we.
     if (seg.flags & FIN) return this.drop('tcp-invalid-state', packet);
-    if (l.full) {
+    // Linux's order (tcp_conn_request): a full SYN queue calls for a cookie (or a drop without
+    // cookies); a full accept queue drops the SYN either way — the client retries.
+    let wantCookie = false;
+    if (l.synQueueFull) {
+      this.counters.synQueueOverflows++;
+      if (!this.synCookies) {
+        this.counters.listenOverflows++;
+        return this.drop('tcp-listen-overflow', packet);
+      }
+      wantCookie = true;
+    }
+    if (l.acceptFull) {
       this.counters.listenOverflows++;
       return this.drop('tcp-listen-overflow', packet);
     }
+    if (wantCookie) return this.sendCookieSynAck(l, ip, seg);
     const src = this.local.find((a) => addressEquals(a.bytes, ip.dst))!;
     const remote = Uint8Array.from(ip.src);
     const c = this.createConnection(src, seg.dstPort, remote, remoteText, seg.srcPort, true);
@@ -371,6 +414,99 @@ export class Stack {
     this.counters.passiveOpens++;
     c.openPassive(seg, this.isnGen.isn(this.clock.now(), src.bytes, seg.dstPort, remote, seg.srcPort));
     void localText;
+  }
+
+  // ------------------------------------------------------------------ SYN cookies (RFC 4987 §3.6)
+
+  /** The MSS we announce on a link of this family. RFC 9293 §3.7.1: MTU − fixed IP header − fixed TCP header. */
+  private linkMss(version: 4 | 6): number {
+    return Math.max(this.link.mtu - (version === 4 ? 20 : 40) - 20, 64);
+  }
+
+  /**
+   * The timestamp clock offset of a connection made from a cookie: a function of the cookie (our
+   * ISS), so the ACK's handshake rebuilds the clock the SYN,ACK used. The cookie is keyed and
+   * unpredictable, and so is the offset (RFC 7323 §5.4, RFC 9293 §3.4.1).
+   */
+  private static cookieTsOffset(iss: number): number {
+    return Math.imul((iss ^ 0x2f6b1c3d) >>> 0, 0x9e3779b1) >>> 0;
+  }
+
+  /**
+   * The SYN queue is full: answer SYN,ACK with a cookie for ISS and keep nothing (RFC 4987 §3.6).
+   * The SYN,ACK is what a TCB in SYN-RECEIVED would send, except that window scaling and SACK are
+   * offered only when timestamps can carry them back (Linux: tcp_clear_options for a cookie
+   * without timestamps).
+   */
+  private sendCookieSynAck(l: Listener, ip: IpPacketInfo, seg: TcpSegment): void {
+    const now = this.clock.now();
+    const version = ip.version;
+    const o = seg.options;
+    const table = version === 4 ? MSS_TABLE_V4 : MSS_TABLE_V6;
+    // RFC 9293 §3.7.1: no MSS option means 536 (IPv4) / 1220 (IPv6).
+    const index = mssIndex(table, o.mss ?? (version === 4 ? 536 : 1220));
+    const iss = this.cookies.make(now, ip.dst, seg.dstPort, ip.src, seg.srcPort, seg.seq, index);
+    const c = this.config;
+    const options: TcpOptions = { mss: this.linkMss(version) };
+    if (c.timestamps && o.timestamp !== undefined) {
+      const sack = c.sack && o.sackPermitted === true;
+      const wscale = c.windowScaling && o.wscale !== undefined ? o.wscale : null;
+      if (sack) options.sackPermitted = true;
+      const tsval = (Math.floor(now) + Stack.cookieTsOffset(iss)) >>> 0;
+      options.timestamp = { val: encodeCookieTsval(tsval, { wscale, sack }), ecr: o.timestamp.val };
+      if (wscale !== null) options.wscale = windowScaleFor(c.receiveBufferMax);
+    }
+    l.lastCookieAt = now;
+    this.counters.synCookiesSent++;
+    if (this.emitter.listenerCount('trace') > 0) {
+      this.emitTrace({ type: 'note', t: now, what: `SYN queue of ${l.localAddress}:${l.localPort} full: SYN,ACK with a SYN cookie, no state kept`, rfc: 'RFC 4987 §3.6' });
+    }
+    this.sendTcp(ip.dst, ip.src, {
+      srcPort: seg.dstPort, dstPort: seg.srcPort, seq: iss, ack: (seg.seq + 1) >>> 0, flags: SYN | ACK,
+      // The window of a SYN is never scaled (RFC 7323 §2.2): the receive buffer, at most 65535.
+      window: Math.min(c.receiveBufferSize, 65535), urgent: 0, options, payload: EMPTY,
+    });
+  }
+
+  /**
+   * An ACK to a listener that sent cookies recently: if SEG.ACK − 1 is a cookie we made for this
+   * tuple and SEG.SEQ − 1, build the connection the SYN would have made, with the MSS (and, from
+   * TSecr, the window scale and SACK-permitted) it carried, and let this ACK complete it. Anything
+   * else is dropped and counted: answering each forged ACK with a RST would only help a flood.
+   */
+  private cookieAckInput(l: Listener, ip: IpPacketInfo, seg: TcpSegment, remoteText: string, packet: Uint8Array): void {
+    const now = this.clock.now();
+    const iss = (seg.ack - 1) >>> 0;
+    const table = ip.version === 4 ? MSS_TABLE_V4 : MSS_TABLE_V6;
+    const index = this.cookies.check(now, ip.dst, seg.dstPort, ip.src, seg.srcPort, (seg.seq - 1) >>> 0, iss, table.length);
+    if (index < 0) {
+      this.counters.synCookiesFailed++;
+      if (this.emitter.listenerCount('trace') > 0) {
+        this.emitTrace({ type: 'note', t: now, what: `ACK to ${l.localAddress}:${l.localPort} with no valid SYN cookie: dropped`, rfc: 'RFC 4987 §3.6' });
+      }
+      return this.drop('tcp-bad-syn-cookie', packet);
+    }
+    this.counters.synCookiesValid++;
+    // The accept queue still bounds what a listener holds (Linux: tcp_v4_syn_recv_sock). The client
+    // believes it is connected; its next segment brings the cookie again while it stays valid.
+    if (l.acceptFull) {
+      this.counters.listenOverflows++;
+      return this.drop('tcp-listen-overflow', packet);
+    }
+    const syn: TcpOptions = { mss: table[index]! };
+    const ts = seg.options.timestamp;
+    if (this.config.timestamps && ts !== undefined) {
+      // Timestamps on the ACK mean both SYNs had them (RFC 7323 §3.2), so TSecr is our cookie TSval.
+      const d = decodeCookieTsecr(ts.ecr);
+      if (d.wscale !== null) syn.wscale = d.wscale;
+      if (d.sack) syn.sackPermitted = true;
+      syn.timestamp = ts;
+    }
+    const src = this.local.find((a) => addressEquals(a.bytes, ip.dst))!;
+    const c = this.createConnection(src, seg.dstPort, Uint8Array.from(ip.src), remoteText, seg.srcPort, true);
+    c.listener = l;
+    this.counters.passiveOpens++;
+    c.openFromCookie(seg, iss, syn, Stack.cookieTsOffset(iss));
   }
 
   /** RFC 9293 §3.10.7.1: the connection does not exist — answer anything but a RST with a RST. */
@@ -459,11 +595,9 @@ export class Stack {
   // ====================================================================== connections and timers
 
   private createConnection(src: LocalAddress, localPort: number, remote: Uint8Array, remoteText: string, remotePort: number, passive: boolean): Connection {
-    const ipHeader = src.version === 4 ? 20 : 40;
     const config: ConnectionConfig = {
       ...this.config,
-      // RFC 9293 §3.7.1: MSS = MTU − fixed IP header − fixed TCP header.
-      linkMss: Math.max(this.link.mtu - ipHeader - 20, 64),
+      linkMss: this.linkMss(src.version),
       // RFC 9293 §3.7.1 / RFC 8200 §5: 536 for IPv4, 1220 for IPv6 when the peer sends no MSS.
       defaultMss: src.version === 4 ? 536 : 1220,
     };

@@ -421,6 +421,27 @@ export class Connection implements TcpConnection {
     this.sendSyn();
   }
 
+  /**
+   * SYN cookies (RFC 4987 §3.6): the ACK that returns a cookie reached a listener that kept no TCB.
+   * The stack has checked the cookie (our ISS = SEG.ACK − 1) and decoded what the SYN offered into
+   * `syn` (MSS; window scale and SACK-permitted if timestamps carried them; the ACK's timestamp).
+   * Rebuild the TCB as SYN-RECEIVED held it after our SYN,ACK — same ISS, receive window and
+   * timestamp clock (`tsOffset`, the one the SYN,ACK's TSval used) — and let this ACK complete the
+   * handshake by the usual rules (RFC 9293 §3.10.7.4), its text and FIN included.
+   */
+  openFromCookie(seg: TcpSegment, iss: number, syn: TcpOptions, tsOffset: number): void {
+    this.initSend(iss);
+    this.tsOffset = tsOffset;
+    this.sndNxt = seqAdd(iss, 1);
+    this.irs = seqAdd(seg.seq, -1);
+    this.rcvNxt = seg.seq;
+    this.takeSynOptions({ ...seg, options: syn });
+    this.rcvAdvRight = seqAdd(this.rcvNxt, this.windowField(SYN));
+    this.lastAckSent = this.rcvNxt;
+    this.setState('SYN-RECEIVED', 'rcv ACK with a valid SYN cookie: TCB rebuilt', 'RFC 4987 §3.6');
+    this.segmentArrives(seg);
+  }
+
   private initSend(iss: number): void {
     this.iss = iss;
     this.sndUna = iss;

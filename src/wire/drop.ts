@@ -23,7 +23,8 @@ export type DropReason =
   | 'icmp-unhandled'
   | 'tcp-no-socket'
   | 'tcp-invalid-state'
-  | 'tcp-listen-overflow';
+  | 'tcp-listen-overflow'
+  | 'tcp-bad-syn-cookie';
 
 export function isDropReason(x: unknown): x is DropReason {
   return typeof x === 'string';

@@ -187,8 +187,8 @@ test('a full backlog drops the SYN and counts it; after accept() a SYN is taken 
   assert.equal(h.stack.counters.listenOverflows, 1);
 });
 
-test('half-open connections are bounded too: max(backlog, 128) in SYN-RECEIVED, then SYNs are dropped', () => {
-  const h = harness();
+test('half-open connections are bounded too: max(backlog, 128) in SYN-RECEIVED, then SYNs are dropped (SYN cookies off)', () => {
+  const h = harness({ synCookies: false });
   h.stack.tcpListen({ port: 80, backlog: 1 });
   for (let i = 0; i < 129; i++) h.inject(tcpPacket(PEER4, US4, { srcPort: 20000 + i, dstPort: 80, seq: i, flags: SYN }));
   const replies = h.takeTcp();
