@@ -45,6 +45,7 @@ const ERRNO: Record<string, number> = {
   ENETUNREACH: -101,
   ECONNABORTED: -103,
   ECONNRESET: -104,
+  ENOBUFS: -105,
   ENOTCONN: -107,
   ETIMEDOUT: -110,
   ECONNREFUSED: -111,

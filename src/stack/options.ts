@@ -44,6 +44,12 @@ export interface StackOptions {
   dataRetries?: number;
   /** Challenge ACKs allowed per second, stack-wide (RFC 5961 §7; default 1000 like Linux). */
   challengeAckLimit?: number;
+  /**
+   * Connections the stack holds at most, in any state but LISTEN (default 262 144): beyond it a
+   * connect() fails with ENOBUFS and a SYN is dropped (counters.connectionLimitDrops), so a flood of
+   * completed handshakes cannot grow memory without bound.
+   */
+  maxConnections?: number;
   /** IP TTL / hop limit for packets this stack sends (default 64). */
   ttl?: number;
   /**

@@ -21,7 +21,7 @@ import { parseIcmpv4, parseIcmpv6, writeIcmpEcho } from '../wire/icmp.js';
 import { parseIpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, type IpPacketInfo } from '../wire/ip.js';
 import { writeIpv4Header } from '../wire/ipv4.js';
 import { writeIpv6Header } from '../wire/ipv6.js';
-import { seqAdd, seqGt } from '../wire/seq.js';
+import { seqAdd, seqGt, seqLeq, seqLt } from '../wire/seq.js';
 import {
   ACK, FIN, RST, SYN, flagNames, formatOptions, parseTcp, tcpOptionsLength, writeTcp, type TcpOptions, type TcpSegment,
 } from '../wire/tcp.js';
@@ -62,6 +62,8 @@ export interface StackCounters {
   /** ACKs to a listener that had sent cookies recently whose cookie did not check out: dropped. */
   synCookiesFailed: number;
   /** Exceptions caught at the stack boundary (a bug, or a throwing user callback). */
+  /** SYNs (and cookie ACKs) dropped because the stack held `maxConnections` connections. */
+  connectionLimitDrops: number;
   internalErrors: number;
 }
 
@@ -115,7 +117,7 @@ export class Stack {
   readonly counters: StackCounters = {
     drops: {}, ipIn: 0, ipOut: 0, tcpIn: 0, tcpOut: 0, rstOut: 0, retransmits: 0, challengeAcks: 0,
     icmpIn: 0, icmpOut: 0, activeOpens: 0, passiveOpens: 0, listenOverflows: 0,
-    synQueueOverflows: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesFailed: 0, internalErrors: 0,
+    synQueueOverflows: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesFailed: 0, connectionLimitDrops: 0, internalErrors: 0,
   };
 
   private readonly link: LinkEnd;
@@ -134,6 +136,7 @@ export class Stack {
   private readonly config: Omit<ConnectionConfig, 'linkMss' | 'defaultMss'>;
   private readonly ttl: number;
   private readonly challengeAckLimit: number;
+  private readonly maxConnections: number;
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
   private ipId = 0;
@@ -173,6 +176,8 @@ export class Stack {
     };
     this.ttl = options.ttl ?? 64;
     this.challengeAckLimit = options.challengeAckLimit ?? 1000;
+    this.maxConnections = options.maxConnections ?? 262_144;
+    if (!(this.maxConnections >= 1)) throw new RangeError(`maxConnections must be at least 1 (got ${options.maxConnections})`);
     this.host = this.makeHost();
     this.link.onPacket((p) => this.receive(p));
   }
@@ -221,6 +226,9 @@ export class Stack {
         !this.conns.has(tupleKey(src!.text, p, remoteText, options.port)) && !this.listenerOn(src!.text, p));
       if (chosen === null) throw new TcpError('EADDRNOTAVAIL', 'no ephemeral port free');
       port = chosen;
+    }
+    if (this.conns.size >= this.maxConnections) {
+      throw new TcpError('ENOBUFS', `the stack already holds maxConnections (${this.maxConnections}) connections`);
     }
     const c = this.createConnection(src, port, remote, remoteText, options.port, false);
     this.counters.activeOpens++;
@@ -405,6 +413,7 @@ export class Stack {
       this.counters.listenOverflows++;
       return this.drop('tcp-listen-overflow', packet);
     }
+    if (this.atConnectionLimit(packet)) return;
     if (wantCookie) return this.sendCookieSynAck(l, ip, seg);
     const src = this.local.find((a) => addressEquals(a.bytes, ip.dst))!;
     const remote = Uint8Array.from(ip.src);
@@ -502,6 +511,7 @@ export class Stack {
       if (d.sack) syn.sackPermitted = true;
       syn.timestamp = ts;
     }
+    if (this.atConnectionLimit(packet)) return;
     const src = this.local.find((a) => addressEquals(a.bytes, ip.dst))!;
     const c = this.createConnection(src, seg.dstPort, Uint8Array.from(ip.src), remoteText, seg.srcPort, true);
     c.listener = l;
@@ -550,6 +560,12 @@ export class Stack {
       const key = tupleKey(formatAddress(msg.original.src), msg.original.srcPort, formatAddress(msg.original.dst), msg.original.dstPort);
       const c = this.conns.get(key);
       if (c !== undefined) {
+        // RFC 5927 §4.1: the quoted segment must be one that can still be in flight (SND.UNA =<
+        // SEG.SEQ < SND.NXT); anything else is forged or stale, and ignored.
+        const seq = msg.original.seq;
+        if (seq === undefined || !(seqLeq(c.sndUna, seq) && seqLt(seq, c.sndNxt))) {
+          return this.drop('icmp-bad-sequence', packet);
+        }
         // RFC 1122 §4.2.3.9: ICMP errors are soft errors for TCP (no abort); recorded for the user.
         this.host.note(c, `ICMP ${msg.category} (type ${msg.type} code ${msg.code}) — soft error`, 'RFC 1122 §4.2.3.9');
         return;
@@ -593,6 +609,14 @@ export class Stack {
   }
 
   // ====================================================================== connections and timers
+
+  /** A passive open that would exceed `maxConnections`: dropped and counted (true), else false. */
+  private atConnectionLimit(packet: Uint8Array): boolean {
+    if (this.conns.size < this.maxConnections) return false;
+    this.counters.connectionLimitDrops++;
+    this.drop('tcp-connection-limit', packet);
+    return true;
+  }
 
   private createConnection(src: LocalAddress, localPort: number, remote: Uint8Array, remoteText: string, remotePort: number, passive: boolean): Connection {
     const config: ConnectionConfig = {

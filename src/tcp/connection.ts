@@ -77,8 +77,10 @@ const MAX_WSCALE = 14;
 const TS_OPTION_LENGTH = 12;
 // RFC 7323 §5.5: TS.Recent is not trusted for PAWS after 24 days idle.
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
-// Linux tcp_invalid_ratelimit: at most one ACK per 500 ms in reply to segments PAWS rejects.
-const PAWS_ACK_INTERVAL_MS = 500;
+// Linux tcp_invalid_ratelimit: at most one ACK per 500 ms per connection in reply to invalid
+// segments — those PAWS rejects, and those that draw a challenge ACK (RFC 5961 §7 leaves the
+// per-connection limit to the implementation; one shared clock, as Linux's last_oow_ack_time).
+const INVALID_ACK_INTERVAL_MS = 500;
 // RFC 2018 §3: at most 4 SACK blocks fit in the option space (3 beside timestamps; the encoder cuts).
 const MAX_SACK_BLOCKS = 4;
 // RFC 8985 §7.2: the worst-case delayed-ACK time added to a probe timeout when one segment is out.
@@ -228,7 +230,9 @@ export class Connection implements TcpConnection {
   private rtoCount = 0;
   private tlpCount = 0;
   private pawsDrops = 0;
-  private lastPawsAckAt = -Infinity;
+  private challengeAcksSuppressed = 0;
+  /** When the last ACK answering an invalid segment (PAWS, challenge) went out. */
+  private lastInvalidAckAt = -Infinity;
 
   /** Reused for the options of every non-SYN segment (no allocation per segment). */
   private readonly outOptions: TcpOptions = {};
@@ -712,6 +716,7 @@ export class Connection implements TcpConnection {
       dsacksReceived: this.sb.dsacks,
       reorderingSeen: this.sb.reorderingSeen,
       pawsDrops: this.pawsDrops,
+      challengeAcksSuppressed: this.challengeAcksSuppressed,
       windowScaling: this.wsOk ? { snd: this.sndWscale, rcv: this.rcvWscale } : null,
       sack: this.sackOk,
       timestamps: this.tsOk,
@@ -824,8 +829,8 @@ export class Connection implements TcpConnection {
       // The ACK in reply is rate limited, as Linux does for out-of-window segments
       // (tcp_invalid_ratelimit), so reordered old ACKs do not each draw one.
       const now = this.host.now();
-      if (now - this.lastPawsAckAt >= PAWS_ACK_INTERVAL_MS) {
-        this.lastPawsAckAt = now;
+      if (now - this.lastInvalidAckAt >= INVALID_ACK_INTERVAL_MS) {
+        this.lastInvalidAckAt = now;
         this.sendAck();
       }
       return;
@@ -963,10 +968,18 @@ export class Connection implements TcpConnection {
 
   /** RFC 5961 §3.2/§4.2/§5.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate limited (§7). */
   private challengeAck(why: string, rfc: string): void {
-    if (!this.host.challengeAckAllowed()) {
-      this.host.note(this, `challenge ACK suppressed by rate limit (${why})`, 'RFC 5961 §7');
+    const now = this.host.now();
+    if (now - this.lastInvalidAckAt < INVALID_ACK_INTERVAL_MS) {
+      this.challengeAcksSuppressed++;
+      this.host.note(this, `challenge ACK suppressed by the per-connection limit (${why})`, 'RFC 5961 §7');
       return;
     }
+    if (!this.host.challengeAckAllowed()) {
+      this.challengeAcksSuppressed++;
+      this.host.note(this, `challenge ACK suppressed by the stack-wide limit (${why})`, 'RFC 5961 §7');
+      return;
+    }
+    this.lastInvalidAckAt = now;
     this.host.note(this, `challenge ACK: ${why}`, rfc);
     this.sendAck();
   }

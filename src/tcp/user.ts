@@ -16,7 +16,8 @@ export type TcpErrorCode =
   | 'EHOSTUNREACH'
   | 'ENOTCONN'
   | 'EINVAL'
-  | 'ECONNABORTED';
+  | 'ECONNABORTED'
+  | 'ENOBUFS';
 
 export class TcpError extends Error {
   readonly code: TcpErrorCode;
@@ -80,6 +81,8 @@ export interface TcpInfo {
   reorderingSeen: boolean;
   /** Segments dropped by PAWS (RFC 7323 §5). */
   pawsDrops: number;
+  /** Challenge ACKs not sent because of the per-connection (500 ms) or stack-wide limit (RFC 5961 §7). */
+  challengeAcksSuppressed: number;
   /** Negotiated options: window scale shifts (null when not in use), SACK, timestamps. */
   windowScaling: { snd: number; rcv: number } | null;
   sack: boolean;

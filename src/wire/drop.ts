@@ -21,10 +21,12 @@ export type DropReason =
   | 'icmp-truncated'
   | 'icmp-bad-checksum'
   | 'icmp-unhandled'
+  | 'icmp-bad-sequence'
   | 'tcp-no-socket'
   | 'tcp-invalid-state'
   | 'tcp-listen-overflow'
-  | 'tcp-bad-syn-cookie';
+  | 'tcp-bad-syn-cookie'
+  | 'tcp-connection-limit';
 
 export function isDropReason(x: unknown): x is DropReason {
   return typeof x === 'string';

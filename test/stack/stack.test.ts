@@ -538,6 +538,17 @@ for (const [family, peer, us] of [['IPv4', PEER4, US4], ['IPv6', PEER6, US6]] as
     assert.deepEqual(h.stack.counters.drops, {});
     assert.equal(h.stack.counters.icmpIn, 1);
     assert.equal(h.sent.length, 0);
+    // RFC 5927 §4.1: one quoting a sequence number we never sent (a blind attacker's guess) is dropped.
+    const forged = Uint8Array.from(syn!);
+    const seqAt = (v === 4 ? 20 : 40) + 4;
+    new DataView(forged.buffer).setUint32(seqAt, (new DataView(syn!.buffer, syn!.byteOffset).getUint32(seqAt) + 100_000) >>> 0);
+    const forgedBody = new Uint8Array(len);
+    writeIcmpError(forgedBody, 0, v, v === 4 ? ICMPV4_DEST_UNREACHABLE : ICMPV6_DEST_UNREACHABLE, v === 4 ? 1 : 3, forged, pseudo);
+    h.trace.length = 0;
+    h.inject(ipPacket(router, us, v === 4 ? PROTO_ICMP : PROTO_ICMPV6, forgedBody));
+    assert.deepEqual(h.stack.counters.drops, { 'icmp-bad-sequence': 1 });
+    assert.equal(h.trace.filter((e) => e.type === 'note').length, 0);
+    h.stack.counters.drops = {};
     // The same error for a connection that does not exist is dropped as unhandled.
     c.abort();
     h.trace.length = 0;
@@ -746,45 +757,48 @@ test('TIME-WAIT on the active opener (no listener): a new SYN does not reopen it
   assert.equal(seen.filter((e) => e.type === 'state').length, 0);
 });
 
-test('RFC 5961 §7: challenge ACKs are limited stack-wide (challengeAckLimit: 2 per second)', () => {
+test('RFC 5961 §7: challenge ACKs are limited stack-wide (challengeAckLimit: 2 per second) and per connection (one per 500 ms)', () => {
   const h = harness({ challengeAckLimit: 2 });
   const l = h.stack.tcpListen({ port: 80 });
-  const one = handshake(h, PEER4, US4, 49000, 80);
-  const two = handshake(h, PEER4, US4, 49001, 80);
-  const c1 = l.accept()!;
-  const c2 = l.accept()!;
+  const ports = [49000, 49001, 49002, 49003];
+  const hs = ports.map((p) => handshake(h, PEER4, US4, p, 80));
+  const conns = ports.map(() => l.accept()!);
   // In-window RSTs with SEG.SEQ != RCV.NXT (RFC 5961 §3.2) each call for a challenge ACK.
-  for (let i = 0; i < 10; i++) {
-    h.inject(tcpPacket(PEER4, US4, { srcPort: 49000, dstPort: 80, seq: one.peerNxt + 1 + i, flags: RST }));
-  }
-  h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: two.peerNxt + 5, flags: RST }));
+  const badRst = (k: number, off = 1): void => {
+    h.inject(tcpPacket(PEER4, US4, { srcPort: ports[k]!, dstPort: 80, seq: hs[k]!.peerNxt + off, flags: RST }));
+  };
+  for (let k = 0; k < 4; k++) badRst(k);
   const acks = h.takeTcp();
-  assert.equal(acks.length, 2, 'only two challenge ACKs in the first second, across both connections');
-  for (const a of acks) {
+  assert.equal(acks.length, 2, 'only two challenge ACKs in the first second, across the connections');
+  assert.deepEqual(acks.map((a) => a.seg.dstPort), [49000, 49001]);
+  for (const [k, a] of acks.entries()) {
     // <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
     assert.equal(a.seg.flags, ACK);
-    assert.equal(a.seg.dstPort, 49000);
-    assert.equal(a.seg.seq, one.ourNxt);
-    assert.equal(a.seg.ack, one.peerNxt);
+    assert.equal(a.seg.seq, hs[k]!.ourNxt);
+    assert.equal(a.seg.ack, hs[k]!.peerNxt);
   }
   assert.equal(h.stack.counters.challengeAcks, 2);
-  assert.equal(c1.state, 'ESTABLISHED');
-  assert.equal(c2.state, 'ESTABLISHED');
+  assert.ok(conns.every((c) => c.state === 'ESTABLISHED'), 'no RST took effect');
   h.clock.advanceSync(999);
-  h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: two.peerNxt + 5, flags: RST }));
+  badRst(2);
   assert.equal(h.sent.length, 0, 'still the same second');
   h.clock.advanceSync(1);
-  for (let i = 0; i < 5; i++) {
-    h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: two.peerNxt + 5, flags: RST }));
-  }
+  // A new second: the stack-wide budget is back, but connection 0 answered one 1000 ms ago and
+  // connection 2 none yet: each gets one, and a second RST on either inside 500 ms gets nothing.
+  badRst(0, 2);
+  badRst(0, 3);
+  badRst(2, 2);
   const next = h.takeTcp();
-  assert.equal(next.length, 2, 'two more in the next second');
-  assert.ok(next.every((a) => a.seg.dstPort === 49001 && a.seg.ack === two.peerNxt));
+  assert.deepEqual(next.map((a) => a.seg.dstPort), [49000, 49002]);
   assert.equal(h.stack.counters.challengeAcks, 4);
+  assert.ok(conns[0]!.info().challengeAcksSuppressed >= 1);
+  h.clock.advanceSync(1000);
+  for (let k = 0; k < 4; k++) badRst(3, 2 + k);
+  assert.equal(h.takeTcp().length, 1, 'one per connection per 500 ms, even with budget left');
   // A RST exactly at RCV.NXT still resets.
-  h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: two.peerNxt, flags: RST }));
-  assert.equal(c2.state, 'CLOSED');
-  assert.equal(c1.state, 'ESTABLISHED');
+  h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: hs[1]!.peerNxt, flags: RST }));
+  assert.equal(conns[1]!.state, 'CLOSED');
+  assert.equal(conns[0]!.state, 'ESTABLISHED');
 });
 
 // ============================================================== two stacks over a MemoryLink
@@ -900,4 +914,23 @@ test('two stacks: connecting to a closed port is refused with ECONNREFUSED', () 
   assert.equal(closed.length, 1);
   assert.equal(closed[0]?.code, 'ECONNREFUSED');
   assert.equal(a.connections().length, 0);
+});
+
+test('maxConnections bounds the connections a stack holds: connect() fails with ENOBUFS, a SYN is dropped and counted', () => {
+  assert.throws(() => harness({ maxConnections: 0 }), RangeError);
+  const h = harness({ maxConnections: 2 });
+  h.stack.tcpListen({ port: 80 });
+  handshake(h, PEER4, US4, 49000, 80);
+  const out = h.stack.tcpConnect({ host: PEER4, port: 7 });
+  h.take();
+  assert.throws(() => h.stack.tcpConnect({ host: PEER4, port: 8 }), { code: 'ENOBUFS' });
+  h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: 1, flags: SYN }));
+  assert.equal(h.take().length, 0, 'no SYN,ACK');
+  assert.equal(h.stack.counters.connectionLimitDrops, 1);
+  assert.deepEqual(h.stack.counters.drops, { 'tcp-connection-limit': 1 });
+  // Room again once a connection is gone.
+  out.abort();
+  h.take();
+  h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: 1, flags: SYN }));
+  assert.equal(h.takeTcp()[0]!.seg.flags, SYN | ACK);
 });
