@@ -15,12 +15,12 @@ import type { Server, Socket } from '../socket/net.js';
 import type { Stack } from '../index.node.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, oneLine, parseCommandArgs, type CliIO } from './io.js';
 import {
-  TUN_HELP, TUN_OPTIONS, formatBytes, hostPort, openStack, parseTunValues, stopSignal,
+  TUN_HELP, TUN_OPTIONS, formatBytes, formatCounters, hostPort, openStack, parseTunValues, stopSignal,
   type StackOnLink, type TunConfig, type TunDeps,
 } from './tun-options.js';
 
 export const SERVE_HELP = `Usage: synack serve --tun IF [--kernel-address CIDR]... --address IP... --port P
-                    (--http DIR | --echo | --discard) [--json]
+                    (--http DIR | --echo | --discard) [--json] [--stats]
 
 Runs the synack stack on a Linux TUN device and serves on its own address until SIGINT or SIGTERM,
 then closes its connections (FIN, or RST for a response cut short) and exits 0. Needs root or
@@ -35,6 +35,9 @@ ${TUN_HELP}
   --echo                   send back every byte received
   --discard                read and drop every byte received
   --json                   on exit, print a JSON summary on stdout (the 'listening' line goes to stderr)
+  --stats                  on exit, print the stack's counters on stderr, netstat -s style (drops by
+                           reason, SYN cookies, challenge ACKs, retransmissions…); SIGUSR1 prints
+                           them at any time
   -h, --help               this help
 
 Example (as root):
@@ -296,6 +299,8 @@ export function startService(stack: Stack, port: number, mode: ServeMode): Promi
 export interface ServeArgs {
   help: boolean;
   json: boolean;
+  /** Print the stack's counters (netstat -s style) on stderr at exit. */
+  stats: boolean;
   tun: TunConfig;
   port: number;
   mode: ServeMode;
@@ -314,6 +319,7 @@ export function parseServeArgs(args: string[]): ServeArgs | { help: true } {
       echo: { type: 'boolean' },
       discard: { type: 'boolean' },
       json: { type: 'boolean' },
+      stats: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -342,7 +348,7 @@ export function parseServeArgs(args: string[]): ServeArgs | { help: true } {
     if (!isDir) throw new UsageError(`--http ${v.http}: not a folder`);
     mode = { kind: 'http', dir: resolve(v.http) };
   } else mode = v.echo === true ? { kind: 'echo' } : { kind: 'discard' };
-  return { help: false, json: v.json === true, tun, port, mode };
+  return { help: false, json: v.json === true, stats: v.stats === true, tun, port, mode };
 }
 
 export interface ServeDeps extends TunDeps {
@@ -395,7 +401,12 @@ export async function serveCommand(args: string[], io: CliIO, deps: ServeDeps = 
   say(`synack serve: ${what} on ${where} via ${s.link.name}; Ctrl-C stops\n`);
   deps.onListening?.(s.stack);
 
+  // `kill -USR1` shows the counters while serving, as `netstat -s` would.
+  const showCounters = (): void => io.stderr(`synack serve: counters\n${formatCounters(s.stack.counters)}`);
+  const onUsr1 = deps.signal === undefined ? showCounters : undefined;
+  if (onUsr1) process.on('SIGUSR1', onUsr1);
   const why = await stop.stopped;
+  if (onUsr1) process.off('SIGUSR1', onUsr1);
   stop.onAgain(() => s.hurry());
   service.close();
   await s.shutdown();
@@ -421,5 +432,6 @@ export async function serveCommand(args: string[], io: CliIO, deps: ServeDeps = 
     io.stderr(`synack serve: stopped (${why}): ${st.connections} connection${st.connections === 1 ? '' : 's'}${reqs}, ` +
       `${formatBytes(st.bytesIn)} in, ${formatBytes(st.bytesOut)} out\n`);
   }
+  if (a.stats) showCounters();
   return EXIT_OK;
 }

@@ -349,3 +349,20 @@ export function formatBytes(n: number): string {
   }
   return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
+
+/**
+ * The stack's counters as `netstat -s` shows the kernel's: one `  name value` line each, drops by
+ * reason as `  drops.reason value`, zero counters included (a zero says "checked, none").
+ */
+export function formatCounters(counters: object): string {
+  const lines: string[] = [];
+  for (const [name, value] of Object.entries(counters)) {
+    if (typeof value === 'number') lines.push(`  ${name} ${value}`);
+    else if (typeof value === 'object' && value !== null) {
+      const entries = Object.entries(value as Record<string, number>).sort(([a], [b]) => a.localeCompare(b));
+      if (entries.length === 0) lines.push(`  ${name} (none)`);
+      for (const [k, v] of entries) lines.push(`  ${name}.${k} ${v}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}

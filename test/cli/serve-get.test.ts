@@ -539,7 +539,7 @@ describe('synack serve, whole, on a MemoryLink end', () => {
     const c = capture();
     let listening!: () => void;
     const ready = new Promise<void>((r) => (listening = r));
-    const exit = serveCommand(['--tun', 'mem0', '--address', '10.0.0.1', '--port', '9', '--discard'], c.io,
+    const exit = serveCommand(['--tun', 'mem0', '--address', '10.0.0.1', '--port', '9', '--discard', '--stats'], c.io,
       { openLink: () => link, signal: stop.signal, onListening: () => listening() });
     await within(ready);
     assert.equal(c.out(), 'synack serve: discard on 10.0.0.1:9 via mem0; Ctrl-C stops\n');
@@ -554,7 +554,14 @@ describe('synack serve, whole, on a MemoryLink end', () => {
     stop.abort();
     assert.equal(await within(ended), 'end', 'the server closed with FIN');
     assert.equal(await within(exit), 0);
-    assert.match(c.err(), /^synack serve: stopped \(aborted\): 1 connection, 97\.7 KiB in, 0 B out\n$/);
+    // --stats: the counters after the summary line, netstat -s style.
+    const [summary, head, ...counters] = c.err().trimEnd().split('\n');
+    assert.match(summary!, /^synack serve: stopped \(aborted\): 1 connection, 97\.7 KiB in, 0 B out$/);
+    assert.equal(head, 'synack serve: counters');
+    assert.ok(counters.includes('  passiveOpens 1'), counters.join('\n'));
+    assert.ok(counters.includes('  internalErrors 0'));
+    assert.ok(counters.some((l) => /^  tcpIn \d+$/.test(l)));
+    assert.ok(counters.every((l) => /^  [A-Za-z]+(\.[a-z0-9-]+)? \d+$|^  drops \(none\)$/.test(l)), counters.join('\n'));
     sock.destroy();
     stopPeer(peer);
   });
