@@ -852,6 +852,15 @@ export class Connection implements TcpConnection {
           this.timeWaitAt = this.host.now() + 2 * this.config.mslMs;
           this.host.timersChanged(this);
         }
+        // Like Linux (tcp_oow_rate_limited): a segment that occupies no sequence space (or a SYN)
+        // is answered at most once per 500 ms, so two ends that disagree about the sequence space
+        // do not answer each other's ACKs forever (an ACK war). One carrying data or FIN always
+        // gets its ACK: its sender is retransmitting and needs it.
+        if (segLen === 0 || (f & SYN)) {
+          const now = this.host.now();
+          if (now - this.lastInvalidAckAt < INVALID_ACK_INTERVAL_MS) return;
+          this.lastInvalidAckAt = now;
+        }
         this.sendAck();
       }
       return;
