@@ -59,11 +59,11 @@ export interface StackCounters {
   synCookiesSent: number;
   /** ACKs that returned a valid SYN cookie. */
   synCookiesValid: number;
-  /** ACKs to a listener that had sent cookies recently whose cookie did not check out: dropped. */
+  /** ACKs to a listener that had sent cookies recently whose cookie did not check out: reset, as any bad ACK in LISTEN. */
   synCookiesFailed: number;
-  /** Exceptions caught at the stack boundary (a bug, or a throwing user callback). */
   /** SYNs (and cookie ACKs) dropped because the stack held `maxConnections` connections. */
   connectionLimitDrops: number;
+  /** Exceptions caught at the stack boundary (a bug, or a throwing user callback). */
   internalErrors: number;
 }
 
@@ -270,6 +270,9 @@ export class Stack {
       throw new TcpError('EINVAL', `bad synBacklog ${String(sb)}: expected a number >= 0`);
     }
     const synBacklog = sb === undefined ? Math.max(backlog, 128) : Math.floor(sb);
+    if (synBacklog === 0 && !this.synCookies) {
+      throw new TcpError('EINVAL', 'synBacklog 0 without SYN cookies would refuse every connection');
+    }
     const l = new Listener(bindText, port, family, backlog, (gone) => this.listeners.delete(`${gone.localAddress}|${gone.localPort}`), synBacklog);
     this.listeners.set(`${bindText}|${port}`, l);
     return l;
@@ -491,9 +494,13 @@ export class Stack {
     if (index < 0) {
       this.counters.synCookiesFailed++;
       if (this.emitter.listenerCount('trace') > 0) {
-        this.emitTrace({ type: 'note', t: now, what: `ACK to ${l.localAddress}:${l.localPort} with no valid SYN cookie: dropped`, rfc: 'RFC 4987 §3.6' });
+        this.emitTrace({ type: 'note', t: now, what: `ACK to ${l.localAddress}:${l.localPort} with no valid SYN cookie: reset`, rfc: 'RFC 4987 §3.6' });
       }
-      return this.drop('tcp-bad-syn-cookie', packet);
+      // Then the LISTEN rule, as Linux does when cookie_v4_check fails: <SEQ=SEG.ACK><CTL=RST>, so
+      // a client whose connection this listener forgot (a restart) learns it at once, flood or not.
+      this.drop('tcp-bad-syn-cookie', packet);
+      this.sendRst(ip.dst, ip.src, seg.dstPort, seg.srcPort, seg.ack, 0, RST);
+      return;
     }
     this.counters.synCookiesValid++;
     // The accept queue still bounds what a listener holds (Linux: tcp_v4_syn_recv_sock). The client

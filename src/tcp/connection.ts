@@ -81,6 +81,11 @@ const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 // segments — those PAWS rejects, and those that draw a challenge ACK (RFC 5961 §7 leaves the
 // per-connection limit to the implementation; one shared clock, as Linux's last_oow_ack_time).
 const INVALID_ACK_INTERVAL_MS = 500;
+
+/** Linux's test in tcp_oow_rate_limited: no data and no FIN, or a SYN — likely part of an ACK loop. */
+function occupiesNoData(seg: TcpSegment): boolean {
+  return (seg.payload.length === 0 && !(seg.flags & FIN)) || (seg.flags & SYN) !== 0;
+}
 // RFC 2018 §3: at most 4 SACK blocks fit in the option space (3 beside timestamps; the encoder cuts).
 const MAX_SACK_BLOCKS = 4;
 // RFC 8985 §7.2: the worst-case delayed-ACK time added to a probe timeout when one segment is out.
@@ -829,7 +834,8 @@ export class Connection implements TcpConnection {
       // The ACK in reply is rate limited, as Linux does for out-of-window segments
       // (tcp_invalid_ratelimit), so reordered old ACKs do not each draw one.
       const now = this.host.now();
-      if (now - this.lastInvalidAckAt >= INVALID_ACK_INTERVAL_MS) {
+      if (!occupiesNoData(seg)) this.sendAck();
+      else if (now - this.lastInvalidAckAt >= INVALID_ACK_INTERVAL_MS) {
         this.lastInvalidAckAt = now;
         this.sendAck();
       }
@@ -856,7 +862,7 @@ export class Connection implements TcpConnection {
         // is answered at most once per 500 ms, so two ends that disagree about the sequence space
         // do not answer each other's ACKs forever (an ACK war). One carrying data or FIN always
         // gets its ACK: its sender is retransmitting and needs it.
-        if (segLen === 0 || (f & SYN)) {
+        if (occupiesNoData(seg)) {
           const now = this.host.now();
           if (now - this.lastInvalidAckAt < INVALID_ACK_INTERVAL_MS) return;
           this.lastInvalidAckAt = now;
@@ -875,7 +881,7 @@ export class Connection implements TcpConnection {
     // Second: the RST bit, RFC 5961 §3.2: exact match resets, in-window gets a challenge ACK.
     if (f & RST) {
       if (seg.seq !== this.rcvNxt) {
-        this.challengeAck('in-window RST with SEG.SEQ != RCV.NXT', 'RFC 5961 §3.2');
+        this.challengeAck('in-window RST with SEG.SEQ != RCV.NXT', 'RFC 5961 §3.2', seg);
         return;
       }
       this.resetArrives();
@@ -890,7 +896,7 @@ export class Connection implements TcpConnection {
         this.enterClosed('rcv SYN in SYN-RECEIVED (passive): back to LISTEN', 'RFC 9293 §3.10.7.4', null);
         return;
       }
-      this.challengeAck('SYN in a synchronized state', 'RFC 5961 §4.2');
+      this.challengeAck('SYN in a synchronized state', 'RFC 5961 §4.2', seg);
       return;
     }
 
@@ -918,7 +924,7 @@ export class Connection implements TcpConnection {
     if (seqGt(seg.ack, this.sndNxt) || seqLt(seg.ack, oldest)) {
       // An ACK for something not yet sent: ACK and drop (RFC 9293); outside the RFC 5961 range:
       // challenge ACK (rate limited) and drop.
-      this.challengeAck('ACK outside the acceptable range', 'RFC 5961 §5.2');
+      this.challengeAck('ACK outside the acceptable range', 'RFC 5961 §5.2', seg);
       return;
     }
 
@@ -976,9 +982,11 @@ export class Connection implements TcpConnection {
   }
 
   /** RFC 5961 §3.2/§4.2/§5.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate limited (§7). */
-  private challengeAck(why: string, rfc: string): void {
+  private challengeAck(why: string, rfc: string, seg: TcpSegment): void {
     const now = this.host.now();
-    if (now - this.lastInvalidAckAt < INVALID_ACK_INTERVAL_MS) {
+    // The per-connection limit spares a segment with data (Linux: tcp_oow_rate_limited), whose
+    // sender needs the answer; the stack-wide limit below still bounds everything.
+    if (occupiesNoData(seg) && now - this.lastInvalidAckAt < INVALID_ACK_INTERVAL_MS) {
       this.challengeAcksSuppressed++;
       this.host.note(this, `challenge ACK suppressed by the per-connection limit (${why})`, 'RFC 5961 §7');
       return;

@@ -934,3 +934,24 @@ test('maxConnections bounds the connections a stack holds: connect() fails with 
   h.inject(tcpPacket(PEER4, US4, { srcPort: 49001, dstPort: 80, seq: 1, flags: SYN }));
   assert.equal(h.takeTcp()[0]!.seg.flags, SYN | ACK);
 });
+
+test('the per-connection challenge-ACK limit spares segments with data (Linux tcp_oow_rate_limited); synBacklog 0 needs SYN cookies', () => {
+  const h = harness();
+  const l = h.stack.tcpListen({ port: 80 });
+  const hs = handshake(h, PEER4, US4, 49100, 80);
+  l.accept();
+  h.take();
+  // Data whose ACK is beyond SND.NXT (RFC 5961 §5.2): each draws a challenge ACK, even 1 ms apart.
+  for (let i = 0; i < 3; i++) {
+    h.inject(tcpPacket(PEER4, US4, { srcPort: 49100, dstPort: 80, seq: hs.peerNxt, ack: (hs.ourNxt + 100_000) >>> 0, flags: ACK, payload: 'data' }));
+    h.clock.advanceSync(1);
+  }
+  assert.equal(h.takeTcp().filter((r) => r.seg.flags === ACK).length, 3);
+  // Empty ones: one per 500 ms.
+  for (let i = 0; i < 3; i++) {
+    h.inject(tcpPacket(PEER4, US4, { srcPort: 49100, dstPort: 80, seq: hs.peerNxt, ack: (hs.ourNxt + 100_000) >>> 0, flags: ACK }));
+    h.clock.advanceSync(1);
+  }
+  assert.equal(h.takeTcp().length, 0, 'the last challenge ACK went out under 500 ms ago');
+  assert.throws(() => harness({ synCookies: false }).stack.tcpListen({ port: 80, synBacklog: 0 }), { code: 'EINVAL' });
+});

@@ -238,7 +238,7 @@ test('timestamps without window scale or SACK: the TSval says "none", and none i
   assert.equal(info.sndMss, 536 - 12);
 });
 
-test('forged ACKs (wrong cookie, another port\'s cookie, another peer ISN) are dropped without a RST and counted', () => {
+test('forged ACKs (wrong cookie, another port\'s cookie, another peer ISN) are counted and reset, as any bad ACK in LISTEN (like Linux)', () => {
   const h = harness();
   const l = h.stack.tcpListen({ port: 80, synBacklog: 0 });
   const sa = synAck(h, PEER4, US4, 41000, 100, { mss: 1460 });
@@ -251,11 +251,12 @@ test('forged ACKs (wrong cookie, another port\'s cookie, another peer ISN) are d
   ];
   for (const [i, f] of forged.entries()) {
     h.inject(tcpPacket(PEER4, US4, { ...f, dstPort: 80, flags: ACK, payload: 'GET /' }));
-    assert.equal(h.take().length, 0, `forged ACK ${i}: no reply`);
+    // RFC 9293 §3.10.7.2: <SEQ=SEG.ACK><CTL=RST>, and no connection made.
+    assert.deepEqual(h.takeTcp().map((r) => [r.seg.flags, r.seg.seq]), [[RST, f.ack]], `forged ACK ${i}`);
     assert.equal(h.stack.counters.synCookiesFailed, i + 1);
   }
   assert.deepEqual(h.stack.counters.drops, { 'tcp-bad-syn-cookie': forged.length });
-  assert.equal(h.stack.counters.rstOut, 0);
+  assert.equal(h.stack.counters.rstOut, forged.length);
   assert.equal(h.stack.connections().length, 0);
   assert.equal(l.accept(), null);
   // The right one still works.
@@ -277,11 +278,11 @@ test('cookie lifetime: good in the next 64 s count, stale after; 128 s after the
   assert.equal(Math.floor(h.clock.now() / P), 1);
   h.inject(ack(42001, a));
   assert.equal(l.accept()?.state, 'ESTABLISHED');
-  // Count 2: a new SYN keeps cookies "recent", and b's cookie (count 0) is stale: dropped, counted.
+  // Count 2: a new SYN keeps cookies "recent", and b's cookie (count 0) is stale: counted, reset.
   h.clock.advanceSync(P);
   synAck(h, PEER4, US4, 42003, 1, { mss: 1460 });
   h.inject(ack(42002, b));
-  assert.equal(h.take().length, 0);
+  assert.deepEqual(h.takeTcp().map((x) => x.seg.flags), [RST]);
   assert.equal(h.stack.counters.synCookiesFailed, 1);
   assert.equal(l.accept(), null);
   // No cookie for COOKIE_VALID_MS: an ACK is a bad ACK in LISTEN again, <SEQ=SEG.ACK><CTL=RST>.
