@@ -833,12 +833,7 @@ export class Connection implements TcpConnection {
       this.host.note(this, `PAWS: TSval ${ts.val >>> 0} older than TS.Recent ${this.tsRecent >>> 0}: dropped`, 'RFC 7323 §5.3');
       // The ACK in reply is rate limited, as Linux does for out-of-window segments
       // (tcp_invalid_ratelimit), so reordered old ACKs do not each draw one.
-      const now = this.host.now();
-      if (!occupiesNoData(seg)) this.sendAck();
-      else if (now - this.lastInvalidAckAt >= INVALID_ACK_INTERVAL_MS) {
-        this.lastInvalidAckAt = now;
-        this.sendAck();
-      }
+      if (!this.invalidAckLimited(seg)) this.sendAck();
       return;
     }
 
@@ -858,16 +853,9 @@ export class Connection implements TcpConnection {
           this.timeWaitAt = this.host.now() + 2 * this.config.mslMs;
           this.host.timersChanged(this);
         }
-        // Like Linux (tcp_oow_rate_limited): a segment that occupies no sequence space (or a SYN)
-        // is answered at most once per 500 ms, so two ends that disagree about the sequence space
-        // do not answer each other's ACKs forever (an ACK war). One carrying data or FIN always
-        // gets its ACK: its sender is retransmitting and needs it.
-        if (occupiesNoData(seg)) {
-          const now = this.host.now();
-          if (now - this.lastInvalidAckAt < INVALID_ACK_INTERVAL_MS) return;
-          this.lastInvalidAckAt = now;
-        }
-        this.sendAck();
+        // Rate limited too, so two ends that disagree about the sequence space do not answer
+        // each other's ACKs forever (an ACK war).
+        if (!this.invalidAckLimited(seg)) this.sendAck();
       }
       return;
     }
@@ -979,6 +967,20 @@ export class Connection implements TcpConnection {
         // CLOSING, LAST-ACK: enter CLOSED.
         this.enterClosed(`rcv RST in ${this.state}`, 'RFC 9293 §3.10.7.4', null);
     }
+  }
+
+  /**
+   * Like Linux's tcp_oow_rate_limited: may an ACK answer this invalid segment (PAWS-rejected or
+   * unacceptable)? One that occupies no sequence space (or a SYN) is answered at most once per
+   * 500 ms; one carrying data or FIN always is — its sender is retransmitting and needs the ACK.
+   * True when the ACK must not be sent; otherwise a limited one is recorded as answered now.
+   */
+  private invalidAckLimited(seg: TcpSegment): boolean {
+    if (!occupiesNoData(seg)) return false;
+    const now = this.host.now();
+    if (now - this.lastInvalidAckAt < INVALID_ACK_INTERVAL_MS) return true;
+    this.lastInvalidAckAt = now;
+    return false;
   }
 
   /** RFC 5961 §3.2/§4.2/§5.2: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>, rate limited (§7). */
