@@ -11,10 +11,32 @@
 import type { TcpState } from '../tcp/state.js';
 import type { Endpoints, SegmentInfo, TraceEvent, TraceListener } from '../trace/events.js';
 
+/**
+ * A state as a diagram shows it: RFC 9293's names, or 'unknown' where a capture cannot tell (before
+ * the first segment of a side that `draw` never saw open).
+ */
+export type DiagramStateName = TcpState | 'unknown';
+
+/**
+ * What an analysis of the segment stream says about a segment (Wireshark's tcp.analysis words):
+ * marked on the arrow by every renderer. `draw` infers them from a capture.
+ */
+export type SegmentMark =
+  | 'retransmission'
+  | 'spurious-retransmission'
+  | 'dup-ack'
+  | 'out-of-order'
+  | 'zero-window'
+  | 'zero-window-probe'
+  | 'window-update'
+  | 'window-full'
+  | 'keep-alive'
+  | 'lost-segment';
+
 export interface DiagramState {
   /** Seconds since the start of the recording. */
   t: number;
-  state: TcpState;
+  state: DiagramStateName;
   /** Why the connection entered this state (the stack's own words). */
   cause: string;
   /** The rule behind the transition, e.g. "RFC 9293 §3.10.7.3". Empty for the initial state. */
@@ -57,6 +79,8 @@ export interface DiagramSegment {
   ackAbs: number;
   /** Position in the run's event order (see DiagramState.order). */
   order?: number;
+  /** Analysis marks (retransmission, dup ACK, out-of-order, zero window…); absent when none. */
+  marks?: SegmentMark[];
 }
 
 /** Something worth showing beside the ladder: a retransmission, a timer, a challenge ACK. */
@@ -69,6 +93,8 @@ export interface DiagramNote {
 }
 
 export interface DiagramModel {
+  /** What the diagram shows, e.g. the scenario or the capture file and stream (optional). */
+  title?: string;
   endpoints: DiagramEndpoint[];
   segments: DiagramSegment[];
   notes: DiagramNote[];
