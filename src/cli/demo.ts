@@ -3,6 +3,9 @@
  * diagram of what they did (CONTRACT.md, CLI). Exit 0 when the scenario's checks pass, 1 when one
  * fails, 2 on bad usage.
  */
+import { renderHtml } from '../diagram/html.js';
+import { renderMermaid } from '../diagram/mermaid.js';
+import { renderSvg } from '../diagram/svg.js';
 import { renderText } from '../diagram/text.js';
 import {
   SCENARIOS,
@@ -34,6 +37,10 @@ ${SCENARIOS.map((s) => `                     ${s.padEnd(19)}${SCENARIO_DESCRIPTI
   --bandwidth BPS  link rate in bit/s (default unlimited)
   --ipv6           connect over IPv6 (fd00::1 → fd00::2)
   --pcap F         write every packet either stack sent to F (pcap, LINKTYPE_RAW)
+  --svg F          write the ladder diagram to F as a standalone SVG
+  --html F         write F: one self-contained HTML page (hover an arrow for its header,
+                   ← → to step through time with each side's state and the RFC rule)
+  --mermaid F      write the ladder as a Mermaid sequenceDiagram (for Markdown)
   --json           print the diagram model as JSON on stdout, nothing else
   --explain        print the cause and RFC rule of every state change
   --color          colour even when stdout is not a terminal
@@ -49,6 +56,9 @@ export function parseDemoArgs(args: string[]): {
   scenario: string;
   options: ScenarioOptions;
   pcap: string | undefined;
+  svg: string | undefined;
+  html: string | undefined;
+  mermaid: string | undefined;
   json: boolean;
   explain: boolean;
   color: boolean | undefined;
@@ -67,6 +77,7 @@ export function parseDemoArgs(args: string[]): {
       pcap: { type: 'string' },
       svg: { type: 'string' },
       html: { type: 'string' },
+      mermaid: { type: 'string' },
       json: { type: 'boolean' },
       explain: { type: 'boolean' },
       color: { type: 'boolean' },
@@ -77,8 +88,9 @@ export function parseDemoArgs(args: string[]): {
     },
   });
   const v = parsed.values;
-  if (v.svg !== undefined) throw new UsageError('--svg is not yet supported');
-  if (v.html !== undefined) throw new UsageError('--html is not yet supported');
+  for (const k of ['pcap', 'svg', 'html', 'mermaid'] as const) {
+    if (v[k] === '') throw new UsageError(`--${k} needs a file name`);
+  }
   const scenario = v.scenario ?? 'handshake';
   if (!v.help && !isScenarioName(scenario)) {
     throw new UsageError(`unknown scenario '${scenario}' (valid: ${SCENARIOS.join(', ')})`);
@@ -102,6 +114,9 @@ export function parseDemoArgs(args: string[]): {
     scenario,
     options,
     pcap: v.pcap,
+    svg: v.svg,
+    html: v.html,
+    mermaid: v.mermaid,
     json: v.json === true,
     explain: v.explain === true,
     color: v.color === true ? true : v['no-color'] === true ? false : undefined,
@@ -159,11 +174,22 @@ export function demoCommand(args: string[], io: CliIO): number {
     io.stderr(`synack demo: ${a.scenario} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
     return EXIT_FAILED;
   }
-  if (a.pcap !== undefined) {
+  const title = `synack demo --scenario ${a.scenario}: ${SCENARIO_DESCRIPTIONS[a.scenario]}`;
+  const enc = new TextEncoder();
+  const outputs: Array<[string | undefined, () => Uint8Array]> = [
+    [a.pcap, () => result.pcap],
+    [a.svg, () => enc.encode(renderSvg({ ...result.model, title }))],
+    [a.html, () => enc.encode(renderHtml({ ...result.model, title }))],
+    [a.mermaid, () => enc.encode(renderMermaid({ ...result.model, title }))],
+  ];
+  const written: string[] = [];
+  for (const [path, bytes] of outputs) {
+    if (path === undefined) continue;
     try {
-      io.writeFile(a.pcap, result.pcap);
+      io.writeFile(path, bytes());
+      written.push(path);
     } catch (e) {
-      io.stderr(`synack demo: cannot write ${a.pcap}: ${e instanceof Error ? e.message : String(e)}\n`);
+      io.stderr(`synack demo: cannot write ${path}: ${e instanceof Error ? e.message : String(e)}\n`);
       return EXIT_FAILED;
     }
   }
@@ -176,6 +202,7 @@ export function demoCommand(args: string[], io: CliIO): number {
     io.stdout(`${renderText(result.model, { width, color, explain: a.explain, ascii: a.ascii })}\n\n`);
     io.stdout(`${formatSummary(result, a.ascii)}\n`);
     if (a.pcap !== undefined) io.stdout(`capture written to ${a.pcap}\n`);
+    for (const path of written) if (path !== a.pcap) io.stdout(`diagram written to ${path}\n`);
   }
   return result.summary.ok ? EXIT_OK : EXIT_FAILED;
 }

@@ -2,6 +2,7 @@
  * `synack <command>`: dispatch to the command modules (one file per command).
  */
 import { demoCommand } from './demo.js';
+import { drawCommand } from './draw.js';
 import { drillCommand } from './drill.js';
 import { getCommand } from './get.js';
 import { serveCommand } from './serve.js';
@@ -12,7 +13,7 @@ type Command = (args: string[], io: CliIO) => number | Promise<number>;
 /** The contract's commands; those not built yet are listed so that they fail with a clear reason. */
 const COMMANDS: Record<string, { summary: string; run?: Command }> = {
   demo: { summary: 'two stacks over an in-memory link, in virtual time: the ladder diagram', run: demoCommand },
-  draw: { summary: 'ladder diagram and inferred states from a pcap/pcapng capture' },
+  draw: { summary: 'ladder diagram and inferred states from a pcap/pcapng capture', run: drawCommand },
   drill: { summary: 'packetdrill-compatible test runner, in virtual time', run: drillCommand },
   serve: { summary: 'serve through the stack on a Linux TUN device', run: serveCommand },
   get: { summary: 'HTTP/1.1 GET through the stack on a TUN device', run: getCommand },

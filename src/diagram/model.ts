@@ -43,6 +43,8 @@ export interface DiagramState {
   rfc: string;
   /** Position in the run's event order, to order events of the same instant (absent: unknown). */
   order?: number;
+  /** `draw` only: no segment shows this change, it is assumed (e.g. TIME-WAIT expiry after 2×MSL). */
+  assumed?: boolean;
 }
 
 export interface DiagramEndpoint {

@@ -177,7 +177,10 @@ interface Row {
  * first and last few data-phase segments, zero-window episodes, the control segments (SYN/FIN/RST)
  * and what follows the first FIN.
  */
-function hiddenSegments(shown: DiagramSegment[], o: Required<TextOptions>): Set<DiagramSegment> {
+export function hiddenSegments(
+  shown: DiagramSegment[],
+  o: Pick<Required<TextOptions>, 'maxSegments' | 'keepHead' | 'keepTail'>,
+): Set<DiagramSegment> {
   const hidden = new Set<DiagramSegment>();
   if (shown.length <= o.maxSegments) return hidden;
   const isControl = (s: DiagramSegment): boolean =>
@@ -337,7 +340,7 @@ export function renderText(model: DiagramModel, options: TextOptions = {}): stri
 
   // Header: who is who.
   const label = (ep: typeof left): string =>
-    ep === undefined ? '' : ep.address === '' ? ep.name : `${ep.name} ${address(ep.address, ep.port)}`;
+    ep === undefined ? '' : ep.address === '' || ep.name === address(ep.address, ep.port) ? ep.name : `${ep.name} ${address(ep.address, ep.port)}`;
   const lName = label(left);
   const rName = label(right);
   const rightCol = TIME_W + 1 + STATE_W + 1 + arrowW + 1;

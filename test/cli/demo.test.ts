@@ -58,8 +58,8 @@ test('bad usage exits 2 with a one-line reason', () => {
     [['--width', '10'], /bad --width/],
     [['--bytes', '0'], /bad --bytes/],
     [['--scenario', 'nope'], /unknown scenario 'nope' \(valid: handshake, simultaneous-open, .*zero-window\)/],
-    [['--svg', 'x.svg'], /--svg is not yet supported/],
-    [['--html', 'x.html'], /--html is not yet supported/],
+    [['--svg', ''], /--svg needs a file name/],
+    [['--html', ''], /--html needs a file name/],
     [['extra'], /Unexpected argument 'extra'/],
     [['--color', '--no-color'], /contradict/],
   ];
@@ -95,12 +95,7 @@ test('--help on the command and on the program', async () => {
   assert.match(d.out(), /Usage: synack demo/);
 });
 
-test('commands not built yet and unknown commands exit 2 with a one-line reason', async () => {
-  for (const name of ['draw', 'bench', 'ui']) {
-    const c = capture();
-    assert.equal(await runCli([name], c.io), 2);
-    assert.match(c.err(), new RegExp(`'${name}' is not built yet\\n$`));
-  }
+test('unknown commands exit 2 with a one-line reason', async () => {
   const c = capture();
   assert.equal(await runCli(['frobnicate'], c.io), 2);
   assert.match(c.err(), /unknown command 'frobnicate'/);
@@ -150,6 +145,20 @@ test('--pcap writes the capture', () => {
   assert.ok(bytes !== undefined && bytes.length > 24);
   assert.equal(new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true), 0xa1b2c3d4);
   JSON.parse(c.out()); // still only JSON on stdout
+});
+
+test('--svg, --html and --mermaid write the diagram in those formats', () => {
+  const c = capture();
+  assert.equal(demoCommand(['--scenario', 'refused', '--svg', 'd.svg', '--html', 'd.html', '--mermaid', 'd.mmd'], c.io), 0, c.err());
+  const text = (p: string): string => new TextDecoder().decode(c.files.get(p));
+  assert.match(text('d.svg'), /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(text('d.svg'), /<title id="synack-title">synack demo --scenario refused: connect to a port nobody listens on/);
+  assert.match(text('d.svg'), /<tspan class="flag-rst">RST<\/tspan>,ACK seq=0 ack=1 win=0/);
+  assert.match(text('d.html'), /^<!DOCTYPE html>/);
+  assert.match(text('d.html'), /<script type="application\/json" id="synack-data">/);
+  assert.match(text('d.mmd'), /^sequenceDiagram\n/);
+  assert.match(text('d.mmd'), /\n {4}server->>client: RST,ACK seq=0 ack=1 win=0\n/);
+  assert.match(c.out(), /diagram written to d\.svg\ndiagram written to d\.html\ndiagram written to d\.mmd\n$/);
 });
 
 /** The executable itself: `#!/usr/bin/env node`, exit statuses through the process. */

@@ -1,0 +1,104 @@
+/**
+ * Regenerates the diagrams of docs/tcp-connection-lifecycle.md (and the README's handshake picture):
+ * each is exactly what `synack demo --scenario S --svg docs/diagrams/S.svg` writes, produced here by
+ * running that command in process. The docs are thus drawn by the stack itself; test/docs/diagrams.test.ts
+ * regenerates them into a temporary directory and fails if the committed files differ.
+ *
+ *   npm run docs:diagrams            # writes docs/diagrams/*.svg
+ *   node dist/tools/docs-diagrams.js --out DIR
+ *
+ * Importing this module does nothing; it runs only as the main script.
+ */
+import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { demoCommand } from '../src/cli/demo.js';
+import type { CliIO } from '../src/cli/io.js';
+
+/** The scenarios the docs page shows, in the order it shows them. */
+export const DOC_SCENARIOS = [
+  'handshake',
+  'simultaneous-open',
+  'simultaneous-close',
+  'half-close',
+  'refused',
+  'abort',
+  'syn-lost',
+] as const;
+
+/** The command line that produces `docs/diagrams/<scenario>.svg`. */
+export function docsCommand(scenario: string, path: string): string[] {
+  return ['--scenario', scenario, '--svg', path];
+}
+
+/** Every docs diagram: file name → bytes, by running `synack demo` for each scenario. */
+export function docsDiagrams(): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  for (const scenario of DOC_SCENARIOS) {
+    const name = `${scenario}.svg`;
+    let err = '';
+    const io: CliIO = {
+      stdout: () => {},
+      stderr: (t) => void (err += t),
+      isTTY: false,
+      columns: undefined,
+      env: {},
+      writeFile: (path, bytes) => void out.set(path, bytes),
+    };
+    const status = demoCommand(docsCommand(scenario, name), io);
+    // The demo is itself a check: a diagram of a run whose checks failed would document a bug.
+    if (status !== 0) throw new Error(`synack demo --scenario ${scenario} exited ${status}: ${err.trim()}`);
+    if (!out.has(name)) throw new Error(`synack demo --scenario ${scenario} wrote no SVG`);
+  }
+  return out;
+}
+
+/** The repo root: the nearest package.json named synack above this file (works from tools/ and dist/tools/). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'synack') return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('no package.json named synack above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+/** Write every docs diagram into `dir` (created if needed); returns the paths written. */
+export function writeDocsDiagrams(dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
+  for (const [name, bytes] of docsDiagrams()) {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    written.push(path);
+  }
+  return written;
+}
+
+function main(argv: string[]): number {
+  let dir = join(repoRoot(), 'docs', 'diagrams');
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--out' && argv[i + 1] !== undefined) dir = resolve(argv[++i]!);
+    else if (a === '-h' || a === '--help') {
+      process.stdout.write('Usage: node dist/tools/docs-diagrams.js [--out DIR]  (default docs/diagrams)\n');
+      return 0;
+    } else {
+      process.stderr.write(`docs-diagrams: unknown argument '${a}'\n`);
+      return 2;
+    }
+  }
+  try {
+    for (const p of writeDocsDiagrams(dir)) process.stdout.write(`${p}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`docs-diagrams: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = main(process.argv.slice(2));
+}
