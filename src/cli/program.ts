@@ -6,6 +6,7 @@ import { drawCommand } from './draw.js';
 import { drillCommand } from './drill.js';
 import { getCommand } from './get.js';
 import { serveCommand } from './serve.js';
+import { uiCommand } from './ui.js';
 import { EXIT_OK, EXIT_USAGE, type CliIO } from './io.js';
 
 type Command = (args: string[], io: CliIO) => number | Promise<number>;
@@ -18,7 +19,7 @@ const COMMANDS: Record<string, { summary: string; run?: Command }> = {
   serve: { summary: 'serve through the stack on a Linux TUN device', run: serveCommand },
   get: { summary: 'HTTP/1.1 GET through the stack on a TUN device', run: getCommand },
   bench: { summary: 'benchmarks beside the Linux kernel' },
-  ui: { summary: 'the interactive page on 127.0.0.1' },
+  ui: { summary: 'the interactive page on 127.0.0.1', run: uiCommand },
 };
 
 export const PROGRAM_HELP = `Usage: synack <command> [options]

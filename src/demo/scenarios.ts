@@ -246,6 +246,33 @@ function firstDifference(a: Uint8Array, b: Uint8Array): string {
   return `got ${a.length} bytes, expected ${b.length}`;
 }
 
+/**
+ * What a scenario script asks of whoever drives it. A scenario is a generator: it sets up its bench
+ * (`ready`), then yields each stretch of virtual time it needs run, doing its own work (closing,
+ * aborting, checking) between them. `runScenario` runs each stretch in one go with the clock's
+ * `advanceSync`/`runUntilIdleSync`; `startScenario` runs the same stretches one clock callback at a
+ * time, so the interactive page can step through the very same run.
+ */
+type Drive =
+  /** The bench is built (stacks, link, recorder); nothing has happened yet. */
+  | { kind: 'ready'; bench: Bench }
+  /** `clock.advanceSync(ms)`. */
+  | { kind: 'advance'; ms: number }
+  /** `clock.runUntilIdleSync({ maxMs })`. */
+  | { kind: 'idle'; maxMs: number };
+
+type Script = Generator<Drive, ScenarioResult, void>;
+
+function advance(ms: number): Drive {
+  return { kind: 'advance', ms };
+}
+
+/** Hands the bench to the driver; evaluates to it. */
+function* ready(bench: Bench): Generator<Drive, Bench, void> {
+  yield { kind: 'ready', bench };
+  return bench;
+}
+
 /** Two stacks over one impaired link, a recorder and a capture: the bench every scenario uses. */
 class Bench {
   readonly clock = new VirtualClock();
@@ -322,8 +349,8 @@ class Bench {
   }
 
   /** Run the clock until nothing is left to do (TIME-WAIT included), within MAX_RUN_MS. */
-  run(): void {
-    this.clock.runUntilIdleSync({ maxMs: MAX_RUN_MS });
+  *run(): Generator<Drive, void, void> {
+    yield { kind: 'idle', maxMs: MAX_RUN_MS };
     const pending = this.clock.pending();
     this.check('the run came to rest', pending === 0, pending === 0 ? undefined : `${pending} timers still pending`);
   }
@@ -420,10 +447,10 @@ function checkOrderlyClose(b: Bench, cli: Peer, srv: Peer | undefined): void {
   );
 }
 
-function handshake(opts: ScenarioOptions): ScenarioResult {
-  const b = new Bench('handshake', opts, { serverInitial: 'LISTEN' });
+function* handshake(opts: ScenarioOptions): Script {
+  const b = yield* ready(new Bench('handshake', opts, { serverInitial: 'LISTEN' }));
   const { cli, srv } = exchange(b, { request: REQUEST, response: RESPONSE });
-  b.run();
+  yield* b.run();
   checkBytes(b, 'server received the request', srv()?.received() ?? new Uint8Array(0), REQUEST);
   checkBytes(b, 'client received the reply', cli.received(), RESPONSE);
   checkOrderlyClose(b, cli, srv());
@@ -457,13 +484,13 @@ function timeWaitLasted(b: Bench, model: DiagramModel): void {
 }
 
 /** Advance the clock in small steps until `done()` (at most `maxMs`): waits out retransmissions. */
-function advanceUntil(b: Bench, done: () => boolean, maxMs = 5 * 60 * 1000): void {
+function* advanceUntil(b: Bench, done: () => boolean, maxMs = 5 * 60 * 1000): Generator<Drive, void, void> {
   const stepMs = 100;
-  for (let t = 0; t < maxMs && !done(); t += stepMs) b.clock.advanceSync(stepMs);
+  for (let t = 0; t < maxMs && !done(); t += stepMs) yield advance(stepMs);
 }
 
-function simultaneousOpen(opts: ScenarioOptions): ScenarioResult {
-  const b = new Bench('simultaneous-open', opts, { serverPort: 5001 });
+function* simultaneousOpen(opts: ScenarioOptions): Script {
+  const b = yield* ready(new Bench('simultaneous-open', opts, { serverPort: 5001 }));
   // Fixed ports on both sides, so that each SYN is addressed to the other's connection (§3.5).
   const cli = new Peer(b.client.tcpConnect({ host: b.serverAddress, port: 5001, localPort: 5000 }));
   const srv = new Peer(b.server.tcpConnect({ host: b.clientAddress, port: 5000, localPort: 5001 }));
@@ -475,7 +502,7 @@ function simultaneousOpen(opts: ScenarioOptions): ScenarioResult {
     if (cli.bytesIn >= olleh.length && cli.conn.state === 'ESTABLISHED') cli.conn.close();
   };
   srv.onEnd = () => b.clock.schedule(b.clock.now() + SERVER_CLOSE_DELAY_MS, () => srv.conn.close());
-  b.run();
+  yield* b.run();
   checkBytes(b, 'server received the client greeting', srv.received(), hello);
   checkBytes(b, 'client received the server greeting', cli.received(), olleh);
   checkOrderlyClose(b, cli, srv);
@@ -485,8 +512,8 @@ function simultaneousOpen(opts: ScenarioOptions): ScenarioResult {
   return b.finish();
 }
 
-function simultaneousClose(opts: ScenarioOptions): ScenarioResult {
-  const b = new Bench('simultaneous-close', opts, { serverInitial: 'LISTEN' });
+function* simultaneousClose(opts: ScenarioOptions): Script {
+  const b = yield* ready(new Bench('simultaneous-close', opts, { serverInitial: 'LISTEN' }));
   const listener = b.server.tcpListen({ port: 80 });
   let srv: Peer | undefined;
   listener.onConnection = (c) => {
@@ -495,12 +522,12 @@ function simultaneousClose(opts: ScenarioOptions): ScenarioResult {
   const cli = new Peer(b.client.tcpConnect({ host: b.serverAddress, port: 80 }));
   // Let the handshake finish (and any delayed ACK go out), then close both at the same instant so
   // that the two FINs cross on the wire (RFC 9293 §3.6, Figure 13).
-  advanceUntil(b, () => cli.established && srv?.established === true);
-  b.clock.advanceSync(500);
+  yield* advanceUntil(b, () => cli.established && srv?.established === true);
+  yield advance(500);
   b.check('both sides established before closing', cli.established && srv?.established === true);
   cli.conn.close();
   srv?.conn.close();
-  b.run();
+  yield* b.run();
   checkOrderlyClose(b, cli, srv);
   const model = b.recorder.build();
   const tail: TcpState[] = ['ESTABLISHED', 'FIN-WAIT-1', 'CLOSING', 'TIME-WAIT', 'CLOSED'];
@@ -509,8 +536,8 @@ function simultaneousClose(opts: ScenarioOptions): ScenarioResult {
   return b.finish();
 }
 
-function halfClose(opts: ScenarioOptions): ScenarioResult {
-  const b = new Bench('half-close', opts, { serverInitial: 'LISTEN' });
+function* halfClose(opts: ScenarioOptions): Script {
+  const b = yield* ready(new Bench('half-close', opts, { serverInitial: 'LISTEN' }));
   const listener = b.server.tcpListen({ port: 80 });
   let srv: Peer | undefined;
   // The server answers in three parts, 20 ms apart, all after the client's FIN: a half-closed
@@ -542,7 +569,7 @@ function halfClose(opts: ScenarioOptions): ScenarioResult {
   cli.onData = (chunk) => {
     if (fin) bytesAfterClose += chunk.length;
   };
-  b.run();
+  yield* b.run();
   checkBytes(b, 'server received the request', srv?.received() ?? new Uint8Array(0), REQUEST);
   checkBytes(b, 'client received the whole reply after its own FIN', cli.received(), reply);
   b.check('every reply byte arrived after the client closed', bytesAfterClose === reply.length, `${bytesAfterClose} bytes`);
@@ -553,10 +580,10 @@ function halfClose(opts: ScenarioOptions): ScenarioResult {
   return b.finish();
 }
 
-function refused(opts: ScenarioOptions): ScenarioResult {
-  const b = new Bench('refused', opts, { serverPort: 81 });
+function* refused(opts: ScenarioOptions): Script {
+  const b = yield* ready(new Bench('refused', opts, { serverPort: 81 }));
   const cli = new Peer(b.client.tcpConnect({ host: b.serverAddress, port: 81 }));
-  b.run();
+  yield* b.run();
   b.check('client got ECONNREFUSED', cli.error?.code === 'ECONNREFUSED', cli.error?.code ?? 'no error');
   const model = b.recorder.build();
   // RFC 9293 §3.10.7.1: a SYN to a CLOSED port gets <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
@@ -570,8 +597,8 @@ function refused(opts: ScenarioOptions): ScenarioResult {
   return b.finish();
 }
 
-function abort(opts: ScenarioOptions): ScenarioResult {
-  const b = new Bench('abort', opts, { serverInitial: 'LISTEN' });
+function* abort(opts: ScenarioOptions): Script {
+  const b = yield* ready(new Bench('abort', opts, { serverInitial: 'LISTEN' }));
   const listener = b.server.tcpListen({ port: 80 });
   let srv: Peer | undefined;
   listener.onConnection = (c) => {
@@ -580,11 +607,11 @@ function abort(opts: ScenarioOptions): ScenarioResult {
   };
   const cli = new Peer(b.client.tcpConnect({ host: b.serverAddress, port: 80 }));
   cli.onEstablished = () => cli.send(REQUEST);
-  advanceUntil(b, () => (srv?.bytesIn ?? 0) >= REQUEST.length);
-  b.clock.advanceSync(500);
+  yield* advanceUntil(b, () => (srv?.bytesIn ?? 0) >= REQUEST.length);
+  yield advance(500);
   // RFC 9293 §3.10.5: ABORT sends <SEQ=SND.NXT><CTL=RST> and deletes the TCB at once.
   cli.conn.abort();
-  b.run();
+  yield* b.run();
   checkBytes(b, 'server received the request', srv?.received() ?? new Uint8Array(0), REQUEST);
   b.check('server got ECONNRESET', srv?.error?.code === 'ECONNRESET', srv?.error?.code ?? 'no error');
   const model = b.recorder.build();
@@ -596,15 +623,15 @@ function abort(opts: ScenarioOptions): ScenarioResult {
   return b.finish();
 }
 
-function synLost(opts: ScenarioOptions): ScenarioResult {
+function* synLost(opts: ScenarioOptions): Script {
   let synsSeen = 0;
-  const b = new Bench('syn-lost', opts, {
+  const b = yield* ready(new Bench('syn-lost', opts, {
     serverInitial: 'LISTEN',
     // Lose the client's first SYN (and only that one).
     dropClient: (packet) => (tcpFlagsOf(packet) & 0x02) !== 0 && synsSeen++ === 0,
-  });
+  }));
   const { cli, srv } = exchange(b, { request: REQUEST, response: RESPONSE });
-  b.run();
+  yield* b.run();
   checkBytes(b, 'server received the request', srv()?.received() ?? new Uint8Array(0), REQUEST);
   checkBytes(b, 'client received the reply', cli.received(), RESPONSE);
   const model = b.recorder.build();
@@ -635,8 +662,8 @@ function payload(n: number, seed: number): Uint8Array {
   return out;
 }
 
-function transfer(opts: ScenarioOptions): ScenarioResult {
-  const b = new Bench('transfer', opts, { serverInitial: 'LISTEN' });
+function* transfer(opts: ScenarioOptions): Script {
+  const b = yield* ready(new Bench('transfer', opts, { serverInitial: 'LISTEN' }));
   const data = payload(opts.bytes ?? 1 << 20, b.seed);
   const listener = b.server.tcpListen({ port: 80 });
   let srv: Peer | undefined;
@@ -676,7 +703,7 @@ function transfer(opts: ScenarioOptions): ScenarioResult {
     sample();
     cli.send(data, () => cli.conn.close());
   };
-  b.run();
+  yield* b.run();
   checkBytes(b, 'every byte arrived intact and in order', srv?.received() ?? new Uint8Array(0), data);
   checkOrderlyClose(b, cli, srv);
   const model = b.recorder.build();
@@ -721,9 +748,9 @@ function sparkline(values: readonly number[]): string {
   return pts.map((v) => BARS[hi === lo ? 0 : Math.round(((v - lo) / (hi - lo)) * (BARS.length - 1))]).join('');
 }
 
-function zeroWindow(opts: ScenarioOptions): ScenarioResult {
+function* zeroWindow(opts: ScenarioOptions): Script {
   const receiveBufferSize = 4096;
-  const b = new Bench('zero-window', opts, { serverInitial: 'LISTEN', server: { receiveBufferSize } });
+  const b = yield* ready(new Bench('zero-window', opts, { serverInitial: 'LISTEN', server: { receiveBufferSize } }));
   const data = payload(opts.bytes ?? 16384, b.seed);
   const listener = b.server.tcpListen({ port: 80 });
   let srv: Peer | undefined;
@@ -751,7 +778,7 @@ function zeroWindow(opts: ScenarioOptions): ScenarioResult {
   };
   const cli = new Peer(b.client.tcpConnect({ host: b.serverAddress, port: 80 }));
   cli.onEstablished = () => cli.send(data, () => cli.conn.close());
-  b.run();
+  yield* b.run();
   const model = b.recorder.build();
   const zeroAt = tZero / 1000;
   const readAt = tRead / 1000;
@@ -770,7 +797,7 @@ function zeroWindow(opts: ScenarioOptions): ScenarioResult {
   return b.finish();
 }
 
-const RUNNERS: Record<ScenarioName, (opts: ScenarioOptions) => ScenarioResult> = {
+const SCRIPTS: Record<ScenarioName, (opts: ScenarioOptions) => Script> = {
   handshake,
   'simultaneous-open': simultaneousOpen,
   'simultaneous-close': simultaneousClose,
@@ -784,5 +811,103 @@ const RUNNERS: Record<ScenarioName, (opts: ScenarioOptions) => ScenarioResult> =
 
 /** Run one scenario to completion, synchronously, in virtual time. */
 export function runScenario(name: ScenarioName, opts: ScenarioOptions = {}): ScenarioResult {
-  return RUNNERS[name](opts);
+  const script = SCRIPTS[name](opts);
+  let bench: Bench | undefined;
+  for (let r = script.next(); ; r = script.next()) {
+    if (r.done === true) return r.value;
+    const d = r.value;
+    if (d.kind === 'ready') bench = d.bench;
+    else if (d.kind === 'advance') bench!.clock.advanceSync(d.ms);
+    else bench!.clock.runUntilIdleSync({ maxMs: d.maxMs });
+  }
+}
+
+/** A scenario set up and waiting to be driven, one clock callback at a time (the interactive page). */
+export interface ScenarioRun {
+  readonly name: ScenarioName;
+  readonly clock: VirtualClock;
+  /** The side that connects, and the listener (the other active opener in `simultaneous-open`). */
+  readonly client: Stack;
+  readonly server: Stack;
+  /** Builds the ladder model of what happened so far (`recorder.build()`). */
+  readonly recorder: DiagramRecorder;
+  /** True once the scenario has finished and run its checks. */
+  readonly done: boolean;
+  /** The same result `runScenario` returns, once `done`. */
+  readonly result: ScenarioResult | undefined;
+  /**
+   * Runs one clock callback (a packet burst delivered, a timer fired) or one piece of the scenario's
+   * own work (connecting, closing, the final checks). False once done.
+   */
+  tick(): boolean;
+  /** Ticks until either stack reports something (a segment in or out, a state change, a note), or the end. */
+  step(): void;
+  /** Runs the rest, one tick at a time: the same run as `runScenario` with the same arguments. */
+  finish(): ScenarioResult;
+}
+
+/** Ticks one `step()` may take before it gives up looking for a visible event (a livelock guard). */
+const MAX_TICKS_PER_STEP = 1_000_000;
+
+/**
+ * Sets a scenario up without running it. The stacks are built but nothing has been sent; `step()`
+ * and `tick()` then run the very stretches of virtual time `runScenario` runs, one callback at a
+ * time, so a run stepped to its end is the run `runScenario` makes (same seed, same segments).
+ */
+export function startScenario(name: ScenarioName, opts: ScenarioOptions = {}): ScenarioRun {
+  const script = SCRIPTS[name](opts);
+  const first = script.next();
+  if (first.done === true || first.value.kind !== 'ready') throw new Error(`scenario ${name} did not set up its bench`);
+  const bench = first.value.bench;
+  const clock = bench.clock;
+  let events = 0;
+  const count = (): void => void events++;
+  bench.client.on('trace', count);
+  bench.server.on('trace', count);
+  /** The stretch being run: its absolute end, and whether it ends early once the clock is idle. */
+  let stretch: { until: number; idle: boolean } | null = null;
+  let result: ScenarioResult | undefined;
+
+  const tick = (): boolean => {
+    if (result !== undefined) return false;
+    if (stretch === null) {
+      const r = script.next();
+      if (r.done === true) {
+        result = r.value;
+        return false;
+      }
+      const d = r.value;
+      if (d.kind === 'advance') stretch = { until: clock.now() + Math.max(0, d.ms), idle: false };
+      else if (d.kind === 'idle') stretch = { until: clock.now() + Math.max(0, d.maxMs), idle: true };
+      return true;
+    }
+    // runUntilIdleSync leaves the time alone once nothing is pending; advanceSync always moves it on.
+    if (stretch.idle && clock.pending() === 0) stretch = null;
+    else if (!clock.runNext(stretch.until)) stretch = null;
+    return true;
+  };
+
+  const run: ScenarioRun = {
+    name,
+    clock,
+    client: bench.client,
+    server: bench.server,
+    recorder: bench.recorder,
+    get done() {
+      return result !== undefined;
+    },
+    get result() {
+      return result;
+    },
+    tick,
+    step() {
+      const before = events;
+      for (let i = 0; i < MAX_TICKS_PER_STEP && events === before && tick(); i++);
+    },
+    finish() {
+      while (tick());
+      return result!;
+    },
+  };
+  return run;
 }

@@ -173,6 +173,23 @@ export class VirtualClock implements Clock {
     }
   }
 
+  /**
+   * One callback at a time: runs the next callback if it is due at or before the absolute time
+   * `until` and returns true; otherwise sets the time to `until` and returns false. So
+   * `advanceSync(ms)` is `const u = now() + ms; while (runNext(u));` — for callers that single-step
+   * a simulation (the interactive page's Step button).
+   */
+  runNext(until: number): boolean {
+    this.enterSync();
+    try {
+      if (this.step(until)) return true;
+      if (Number.isFinite(until) && until > this.t) this.t = until;
+      return false;
+    } finally {
+      this.inCallback = false;
+    }
+  }
+
   /** Run until nothing is pending, or until now+maxMs if there is always more. */
   runUntilIdleSync(opts?: RunOptions): void {
     const limit = this.t + Math.max(0, opts?.maxMs ?? DEFAULT_MAX_MS);
