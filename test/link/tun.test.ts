@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { have, lastJson, python, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
 import { repoRoot } from '../support/repo.js';
+import { SEND_PY, SINK_PY } from '../../src/bench/kernel-peers.js';
 
 const HOST = join(repoRoot(), 'dist', 'test', 'link', 'fixtures', 'tun-host.js');
 const NODE = process.execPath;
@@ -55,51 +56,6 @@ while True:
 t.join(20)
 print(json.dumps({"sent": n, "received": len(got), "identical": bytes(got) == data,
                   "sha256": hashlib.sha256(got).hexdigest()[:16]}))
-`;
-
-/** Sends N bytes to host:port, half-closes and waits for the peer's EOF (all of it consumed); prints the rate. */
-const SEND_PY = `
-import json, socket, sys, time
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-chunk = bytes(range(256)) * 256
-s = socket.create_connection((host, port), timeout=60)
-start = time.monotonic()
-left = n
-while left > 0:
-    k = s.send(memoryview(chunk)[:min(left, len(chunk))])
-    left -= k
-s.shutdown(socket.SHUT_WR)
-while s.recv(1 << 16):
-    pass
-secs = time.monotonic() - start
-print(json.dumps({"bytes": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}))
-`;
-
-/** Accepts one connection on addr:port, reads it to EOF, closes; prints the byte count and the rate. */
-const SINK_PY = `
-import json, socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-s.settimeout(60)
-print("listening", flush=True)
-c, _ = s.accept()
-c.settimeout(60)
-start = time.monotonic()
-n = 0
-said = False
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    n += len(b)
-    if not said and n >= 1 << 20:
-        print("receiving", flush=True)
-        said = True
-c.close()
-secs = time.monotonic() - start
-print(json.dumps({"received": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}), flush=True)
 `;
 
 /**
