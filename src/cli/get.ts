@@ -386,6 +386,7 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
     io.stderr(`synack get: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
     return EXIT_FAILED;
   }
+  for (const note of s.notes) io.stderr(`synack get: note: ${note}\n`);
   stop.onAgain(() => s.hurry());
   const tty = deps.stderrIsTTY ?? process.stderr.isTTY === true;
   const bar = tty ? new ProgressBar(io.stderr, deps.stderrColumns ?? (process.stderr.columns || 80)) : undefined;

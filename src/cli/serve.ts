@@ -385,6 +385,7 @@ export async function serveCommand(args: string[], io: CliIO, deps: ServeDeps = 
     io.stderr(`synack serve: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
     return EXIT_FAILED;
   }
+  for (const note of s.notes) io.stderr(`synack serve: note: ${note}\n`);
   let service: Service;
   try {
     service = await startService(s.stack, a.port, a.mode);

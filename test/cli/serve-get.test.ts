@@ -145,6 +145,7 @@ describe('usage', () => {
       [[...TUN, '--port', '80', '--echo', '--reorder', 'often'], /bad --reorder 'often'/],
       [[...TUN, '--port', '80', '--echo', '--seed', '1.5'], /bad --seed '1.5'/],
       [[...TUN, '--port', '80', '--echo', '--bandwidth', '0'], /bad --bandwidth '0'/],
+      [[...TUN, '--port', '80', '--echo', '--offload', '--loss', '0.1'], /--offload cannot be combined with the impairment flags/],
     ];
     for (const [args, reason] of cases) {
       const c = capture();
@@ -849,7 +850,7 @@ describe('on real TUN devices, in a network namespace', () => {
         // The kernel forwards between the two TUN devices: get (10.8.0.2) → kernel → serve (10.9.0.2).
         await ns.check('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
         const serve = ns.start(process.execPath, [...shim('serve'), '--tun', 'synack0', '--kernel-address', '10.9.0.1/24',
-          '--kernel-address', 'fd09::1/64', '--address', '10.9.0.2/24', '--address', 'fd09::2/64', '--port', '8000', '--http', site.dir, '--json']);
+          '--kernel-address', 'fd09::1/64', '--address', '10.9.0.2/24', '--address', 'fd09::2/64', '--port', '8000', '--http', site.dir, '--json', '--offload']);
         await within(waitFor(() => /synack serve: http .* on 10\.9\.0\.2:8000, \[fd09::2\]:8000 via synack0/.test(serve.stderr) || serve.exitStatus !== undefined), 15_000);
         assert.equal(serve.exitStatus, undefined, `serve exited: ${serve.stderr}`);
 
@@ -879,7 +880,8 @@ describe('on real TUN devices, in a network namespace', () => {
         // synack get from the kernel's own HTTP server, and its errors.
         const py = ns.start('python3', ['-m', 'http.server', '8001', '--bind', '::', '--directory', site.dir]);
         try {
-          const getArgs = ['--tun', 'synack1', '--kernel-address', '10.8.0.1/24', '--address', '10.8.0.2/24'];
+          // With virtio-net offloads: the kernel's 64 KiB super-packets, partial checksums completed by the link.
+          const getArgs = ['--tun', 'synack1', '--kernel-address', '10.8.0.1/24', '--address', '10.8.0.2/24', '--offload'];
           const out = join(site.root, 'from-kernel.bin');
           let g = await ns.run(process.execPath, [...shim('get'), 'http://10.8.0.1:8001/big.bin', ...getArgs, '-o', out], { timeoutMs: 30_000 });
           for (let i = 0; i < 20 && g.status !== 0 && /ECONNREFUSED/.test(g.stderr); i++) {
@@ -902,7 +904,12 @@ describe('on real TUN devices, in a network namespace', () => {
         serve.kill('SIGINT');
         const exit = await serve.waitExit(10_000);
         assert.deepEqual(exit, { code: 0, signal: null }, serve.stderr);
-        const summary = JSON.parse(serve.lines.join('\n')) as { stoppedBy: string; connections: number; requests: number; statuses: Record<string, number> };
+        const summary = JSON.parse(serve.lines.join('\n')) as {
+          stoppedBy: string; connections: number; requests: number; statuses: Record<string, number>;
+          link: { gsoPacketsOut: number; gsoSegmentsOut: number };
+        };
+        // --offload: the big files left as GSO super-packets of several segments each.
+        assert.ok(summary.link.gsoPacketsOut > 0 && summary.link.gsoSegmentsOut > 2 * summary.link.gsoPacketsOut, JSON.stringify(summary.link));
         assert.equal(summary.stoppedBy, 'SIGINT');
         assert.equal(summary.connections, 4, 'two kernel connections, two from get');
         assert.equal(summary.requests, 12);
