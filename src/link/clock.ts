@@ -379,6 +379,12 @@ class RealTimer implements TimerHandle {
 
 /** Deferred callbacks run per macrotask before yielding, so a busy stack cannot starve host I/O. */
 const DEFER_BATCH = 10_000;
+/**
+ * …and for at most about this long (checked every 64 callbacks): a stack pair exchanging packets
+ * in memory defers far fewer, far longer callbacks than a count can bound, and host timers (the
+ * stack's own RTO, TIME-WAIT, a benchmark's clock) must not wait a second behind them.
+ */
+const DEFER_BUDGET_MS = 4;
 
 /** The host's time and timers. */
 export class RealClock implements Clock {
@@ -433,10 +439,14 @@ export class RealClock implements Clock {
   private readonly drain = (): void => {
     const queue = this.deferred;
     let i = 0;
+    const until = this.now() + DEFER_BUDGET_MS;
     try {
       // Callbacks deferred during the drain join this same turn (as in VirtualClock), up to a batch;
       // `drainScheduled` stays true meanwhile so they do not schedule another turn.
-      while (i < queue.length && i < DEFER_BATCH) queue[i++]!();
+      while (i < queue.length && i < DEFER_BATCH) {
+        queue[i++]!();
+        if ((i & 63) === 0 && this.now() >= until) break;
+      }
     } finally {
       this.deferred = i === queue.length ? [] : queue.slice(i);
       if (this.deferred.length > 0) macrotask!(this.drain);

@@ -96,8 +96,8 @@ export class ImpairedWire {
   /** Time the clock callback is armed for (Infinity: not armed). */
   private armedAt = Infinity;
   private armedHandle: TimerHandle | undefined;
-  /** Invalidates a deferred fire that was superseded. */
-  private armToken = 0;
+  /** A `clock.defer(fireDeferred)` is queued (the wire is armed for a time already due). */
+  private deferPending = false;
 
   readonly stats: WireStats = {
     sent: 0,
@@ -111,6 +111,8 @@ export class ImpairedWire {
   readonly dropObservers: Array<(packet: Uint8Array, reason: LinkDropReason) => void> = [];
   readonly deliverObservers: Array<(packet: Uint8Array) => void> = [];
   receiver: ((packet: Uint8Array) => void) | undefined;
+  /** Called after the last packet of each burst `fire` delivers. */
+  burstEnd: (() => void) | undefined;
 
   private readonly mtu: number;
   private readonly delayMs: number;
@@ -209,25 +211,33 @@ export class ImpairedWire {
       this.armedHandle = undefined;
     }
     this.armedAt = at;
-    const token = ++this.armToken;
     if (at <= this.clock.now()) {
-      this.clock.defer(() => {
-        if (token === this.armToken) this.fire();
-      });
+      // One queued turn is enough: it delivers everything due by then, however early. (No closure
+      // per arm: a bulk transfer arms a wire for every burst.)
+      if (!this.deferPending) {
+        this.deferPending = true;
+        this.clock.defer(this.fireDeferred);
+      }
     } else {
       this.armedHandle = this.clock.schedule(at, this.fire);
     }
   }
 
+  private readonly fireDeferred = (): void => {
+    this.deferPending = false;
+    // Still armed for a due time (not re-armed onto a clock timer since): deliver.
+    if (this.armedHandle === undefined && this.armedAt !== Infinity) this.fire();
+  };
+
   /** Delivers every packet due, as one burst, in (time, send order). */
   private readonly fire = (): void => {
     this.armedAt = Infinity;
     this.armedHandle = undefined;
-    this.armToken++;
     const now = this.clock.now();
     // Packets sent by receivers during this burst wait for the next turn: no unbounded ping-pong
     // inside one callback.
     const cutoff = this.nextSeq;
+    let delivered = false;
     for (;;) {
       const hasFifo = this.fifoHead < this.fifoAt.length;
       const lateTop = this.late[0];
@@ -259,8 +269,10 @@ export class ImpairedWire {
       }
       this.stats.delivered++;
       for (const fn of this.deliverObservers) fn(packet);
+      delivered = true;
       this.receiver?.(packet);
     }
+    if (delivered) this.burstEnd?.();
     let next = Infinity;
     if (this.fifoHead < this.fifoAt.length) next = this.fifoAt[this.fifoHead]!;
     if (this.late.length > 0 && this.late[0]!.at < next) next = this.late[0]!.at;
@@ -338,6 +350,11 @@ export class ImpairedLinkEnd implements LinkEnd {
 
   onPacket(fn: (packet: Uint8Array) => void): void {
     this.incoming.receiver = fn;
+  }
+
+  /** Called after each burst the incoming wire delivers (see LinkEnd.onBurstEnd). */
+  onBurstEnd(fn: () => void): void {
+    this.incoming.burstEnd = fn;
   }
 
   /** What the inner link has waiting enters the incoming wire now (and is delayed there as usual). */

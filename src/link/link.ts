@@ -13,4 +13,15 @@ export interface LinkEnd {
    * packets only enter the impaired wire: their delay then counts from when they really arrived.)
    */
   receivePending?(): void;
+  /**
+   * Optional: true when this link cannot corrupt packets (memory, like Linux loopback's
+   * CHECKSUM_UNNECESSARY), so the stack neither computes nor verifies TCP checksums on it.
+   */
+  readonly checksumOffload?: boolean;
+  /**
+   * Optional: the link delivers packets in bursts (all those due at one moment) and calls `fn`
+   * after each burst's last packet. The stack then processes a burst as a whole and sends its
+   * replies (ACKs, data the ACKs release) once, after it, as Linux does with GRO/NAPI batches.
+   */
+  onBurstEnd?(fn: () => void): void;
 }

@@ -19,11 +19,13 @@ import { pseudoHeaderSum } from '../wire/checksum.js';
 import type { DropReason } from '../wire/drop.js';
 import { parseIcmpv4, parseIcmpv6, writeIcmpEcho } from '../wire/icmp.js';
 import { parseIpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, type IpPacketInfo } from '../wire/ip.js';
-import { writeIpv4Header } from '../wire/ipv4.js';
-import { writeIpv6Header } from '../wire/ipv6.js';
+import { parseIpv4, writeIpv4Header } from '../wire/ipv4.js';
+import { parseIpv6, writeIpv6Header } from '../wire/ipv6.js';
+import { allocPacket } from '../wire/packet.js';
 import { seqAdd, seqGt, seqLeq, seqLt } from '../wire/seq.js';
 import {
-  ACK, FIN, RST, SYN, flagNames, formatOptions, parseTcp, tcpOptionsLength, writeTcp, type TcpOptions, type TcpSegment,
+  ACK, FIN, RST, SYN, TcpParseScratch, flagNames, formatOptions, parseTcp, tcpOptionsLength, writeTcp, type TcpOptions,
+  type TcpSegment,
 } from '../wire/tcp.js';
 import { Listener } from './listener.js';
 import {
@@ -74,16 +76,68 @@ interface LocalAddress {
   version: 4 | 6;
 }
 
-/** What the stack keeps per connection beside the TCB. */
-interface ConnMeta {
-  key: string;
-  local: Uint8Array;
-  remote: Uint8Array;
-  timer: TimerEntry<Connection>;
-  endpoints: Endpoints;
+/**
+ * What the stack keeps per connection beside the TCB (reached through `Connection.hostRef`, so the
+ * hot path needs no Map lookup per segment). It is also the demux table's chain link.
+ */
+class ConnMeta {
+  /** The next connection whose 4-tuple hashes to the same demux bucket. */
+  nextInBucket: ConnMeta | null = null;
+  readonly timer: TimerEntry<Connection>;
+  private endpointsCache: Endpoints | null = null;
+  constructor(
+    readonly conn: Connection,
+    readonly hash: number,
+    readonly local: Uint8Array,
+    readonly localPort: number,
+    readonly remote: Uint8Array,
+    readonly remotePort: number,
+  ) {
+    this.timer = new TimerEntry(conn);
+  }
+
+  /** Made on first use (tracing): an idle connection does not carry it. */
+  get endpoints(): Endpoints {
+    const c = this.conn;
+    return this.endpointsCache ??= {
+      localAddress: c.localAddress, localPort: c.localPort, remoteAddress: c.remoteAddress, remotePort: c.remotePort,
+    };
+  }
+
+  matches(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): boolean {
+    return this.localPort === localPort && this.remotePort === remotePort &&
+      addressEquals(this.remote, remote) && addressEquals(this.local, local);
+  }
+}
+
+function metaOf(c: Connection): ConnMeta | undefined {
+  return c.hostRef as ConnMeta | undefined;
+}
+
+/** Reads 4 bytes big-endian (address words for the demux hash). */
+function word(b: Uint8Array, i: number): number {
+  return (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
+}
+
+/**
+ * The demux hash of a 4-tuple: a multiply-xorshift mix of the ports and address words, seeded per
+ * stack (as Linux seeds its jhash) so a remote host cannot aim many tuples at one bucket. A small
+ * integer, so the Map keeps it unboxed; no string is built per segment.
+ */
+function tupleHash(seed: number, local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): number {
+  let h = Math.imul(seed ^ ((localPort << 16) | remotePort), 0x9e3779b1);
+  for (let i = 0; i < remote.length; i += 4) {
+    h = Math.imul(h ^ (h >>> 15) ^ word(remote, i), 0x85ebca6b);
+  }
+  for (let i = 0; i < local.length; i += 4) {
+    h = Math.imul(h ^ (h >>> 13) ^ word(local, i), 0xc2b2ae35);
+  }
+  return (h ^ (h >>> 16)) & 0x3fffffff;
 }
 
 const EMPTY = new Uint8Array(0);
+/** Peer addresses shared between connections (see Stack.peer). */
+const PEER_CACHE_MAX = 65536;
 
 /** 32-bit words from a seed (splitmix32), for deterministic secrets. */
 function splitmix32(seed: number): () => number {
@@ -106,10 +160,6 @@ function randomWords(seed: number | undefined): () => number {
   return splitmix32((Date.now() ^ (Math.random() * 0x100000000)) >>> 0);
 }
 
-function tupleKey(localAddr: string, localPort: number, remoteAddr: string, remotePort: number): string {
-  return `${localAddr}|${localPort}|${remoteAddr}|${remotePort}`;
-}
-
 export class Stack {
   readonly clock: Clock;
   readonly name: string;
@@ -121,9 +171,13 @@ export class Stack {
   };
 
   private readonly link: LinkEnd;
+  /** The link cannot corrupt packets: no TCP checksums (see LinkEnd.checksumOffload). */
+  private readonly checksumOffload: boolean;
   private readonly local: LocalAddress[] = [];
-  private readonly conns = new Map<string, Connection>();
-  private readonly meta = new Map<Connection, ConnMeta>();
+  /** Demultiplexing by 4-tuple: tuple hash → chain of connections (RFC 9293 §3.10.7). */
+  private readonly demux = new Map<number, ConnMeta>();
+  private readonly demuxSeed: number;
+  private connCount = 0;
   private readonly listeners = new Map<string, Listener>();
   private readonly wheel = new TimerWheel<Connection>(1);
   private wakeAt = Infinity;
@@ -134,16 +188,37 @@ export class Stack {
   private readonly synCookies: boolean;
   private readonly ports: PortAllocator;
   private readonly config: Omit<ConnectionConfig, 'linkMss' | 'defaultMss'>;
+  private configV4: ConnectionConfig | undefined;
+  private configV6: ConnectionConfig | undefined;
+  /** Peer addresses shared by their connections (see peer()). */
+  private readonly peers = new Map<number | string, { bytes: Uint8Array; text: string }>();
   private readonly ttl: number;
   private readonly challengeAckLimit: number;
   private readonly maxConnections: number;
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
   private ipId = 0;
+  /** While a packet is processed: its arrival time, read once (see receive()). */
+  private inputNow = 0;
+  private timeFrozen = false;
+  private receiving = false;
+  /** Parse results of the packet being processed (never kept past it). */
+  private readonly ipScratch: IpPacketInfo = {
+    version: 4, src: new Uint8Array(4), dst: new Uint8Array(4), protocol: 0, ttl: 0, payloadOffset: 0, payloadLength: 0,
+  };
+  private readonly ip6Scratch: IpPacketInfo = {
+    version: 6, src: new Uint8Array(16), dst: new Uint8Array(16), protocol: 0, ttl: 0, payloadOffset: 0, payloadLength: 0,
+  };
+  private readonly tcpScratch = new TcpParseScratch();
+  /** The link delivers bursts (LinkEnd.onBurstEnd): connections flush their output after each. */
+  private batched = false;
+  private inBurst = false;
+  private readonly deferred: Connection[] = [];
   private readonly host: ConnectionHost;
 
   constructor(options: StackOptions) {
     this.link = options.link;
+    this.checksumOffload = options.link.checksumOffload === true;
     this.clock = options.clock ?? new RealClock();
     this.name = options.name ?? 'stack';
     for (const cidr of options.addresses) {
@@ -159,6 +234,8 @@ export class Stack {
     this.ports = new PortAllocator(words(), words());
     // Drawn after the ISN and port keys, so a seeded stack's ISNs and ports are what they were.
     this.cookies = new SynCookies(words(), words(), words(), words());
+    // Drawn last, for the same reason.
+    this.demuxSeed = words() | 0;
     this.synCookies = options.synCookies ?? true;
     this.config = {
       mslMs: options.mslMs ?? 30_000,
@@ -180,6 +257,10 @@ export class Stack {
     if (!(this.maxConnections >= 1)) throw new RangeError(`maxConnections must be at least 1 (got ${options.maxConnections})`);
     this.host = this.makeHost();
     this.link.onPacket((p) => this.receive(p));
+    if (typeof this.link.onBurstEnd === 'function') {
+      this.batched = true;
+      this.link.onBurstEnd(() => this.burstEnd());
+    }
   }
 
   // ====================================================================== public API
@@ -218,16 +299,16 @@ export class Stack {
     let port = options.localPort ?? 0;
     if (port !== 0) {
       checkPort(port, false);
-      if (this.conns.has(tupleKey(src.text, port, remoteText, options.port))) {
+      if (this.findConn(src.bytes, port, remote, options.port) !== undefined) {
         throw new TcpError('EADDRINUSE', `${src.text}:${port} → ${remoteText}:${options.port} is in use`);
       }
     } else {
       const chosen = this.ports.choose(src.bytes, remote, options.port, (p) =>
-        !this.conns.has(tupleKey(src!.text, p, remoteText, options.port)) && !this.listenerOn(src!.text, p));
+        this.findConn(src!.bytes, p, remote, options.port) === undefined && !this.listenerOn(src!.text, p));
       if (chosen === null) throw new TcpError('EADDRNOTAVAIL', 'no ephemeral port free');
       port = chosen;
     }
-    if (this.conns.size >= this.maxConnections) {
+    if (this.connCount >= this.maxConnections) {
       throw new TcpError('ENOBUFS', `the stack already holds maxConnections (${this.maxConnections}) connections`);
     }
     const c = this.createConnection(src, port, remote, remoteText, options.port, false);
@@ -290,39 +371,112 @@ export class Stack {
 
   /** Every connection the stack holds (any state but CLOSED), for STATUS-like views. */
   connections(): TcpConnection[] {
-    return [...this.conns.values()];
+    const out: Connection[] = [];
+    for (const head of this.demux.values()) {
+      for (let e: ConnMeta | null = head; e !== null; e = e.nextInBucket) out.push(e.conn);
+    }
+    return out;
+  }
+
+  /** The connection with this 4-tuple, if any (RFC 9293 §3.10.7: demultiplexing). */
+  private findConn(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): Connection | undefined {
+    const h = tupleHash(this.demuxSeed, local, localPort, remote, remotePort);
+    for (let m: ConnMeta | null = this.demux.get(h) ?? null; m !== null; m = m.nextInBucket) {
+      if (m.matches(local, localPort, remote, remotePort)) return m.conn;
+    }
+    return undefined;
   }
 
   // ====================================================================== input
 
-  /** One IP packet from the link. Never throws: bad input is dropped and counted. */
+  /**
+   * One IP packet from the link. Never throws: bad input is dropped and counted. The clock is read
+   * once per packet (as Linux stamps each skb): everything the packet causes happens "now".
+   */
   private receive(packet: Uint8Array): void {
-    this.guard(() => {
-      this.counters.ipIn++;
-      const ip = parseIpPacket(packet);
-      if (typeof ip === 'string') return this.drop(ip, packet);
-      if (!this.local.some((a) => addressEquals(a.bytes, ip.dst))) return this.drop('ip-not-for-us', packet);
-      switch (ip.protocol) {
-        case PROTO_TCP:
-          return this.tcpInput(ip, packet);
-        case PROTO_ICMP:
-        case PROTO_ICMPV6:
-          if ((ip.protocol === PROTO_ICMP) !== (ip.version === 4)) return this.drop('ip-unknown-protocol', packet);
-          return this.icmpInput(ip, packet);
-        default:
-          return this.drop('ip-unknown-protocol', packet);
+    if (this.batched) this.inBurst = true;
+    // A link that delivers from inside send() (none of ours does) would nest a receive() in one:
+    // the inner one then parses into new objects, not into the scratch the outer one is using.
+    const nested = this.receiving;
+    this.receiving = true;
+    this.inputNow = this.clock.now();
+    this.timeFrozen = true;
+    try {
+      this.ipInput(packet, !nested);
+    } catch (err) {
+      this.internalError(err);
+    } finally {
+      this.timeFrozen = nested;
+      this.receiving = nested;
+    }
+  }
+
+  /** The link's burst is over: the connections it touched send their replies, once each. */
+  private burstEnd(): void {
+    this.inBurst = false;
+    const list = this.deferred;
+    // A flush may run user code that closes, opens or writes: index loop, entries added meanwhile
+    // (there are none outside a burst) are flushed too.
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]!;
+      this.inputNow = this.clock.now();
+      this.timeFrozen = true;
+      try {
+        c.flushBurst();
+      } catch (err) {
+        this.internalError(err);
+      } finally {
+        this.timeFrozen = false;
       }
-    });
+    }
+    list.length = 0;
+  }
+
+  private ipInput(packet: Uint8Array, scratch: boolean): void {
+    this.counters.ipIn++;
+    // Parsed into reused objects: no allocation per packet.
+    const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
+    const ip = !scratch ? parseIpPacket(packet)
+      : version === 4 ? parseIpv4(packet, this.ipScratch)
+      : version === 6 ? parseIpv6(packet, this.ip6Scratch)
+      : parseIpPacket(packet);
+    if (typeof ip === 'string') return this.drop(ip, packet);
+    if (!this.isLocal(ip.dst)) return this.drop('ip-not-for-us', packet);
+    switch (ip.protocol) {
+      case PROTO_TCP:
+        return this.tcpInput(ip, packet, scratch);
+      case PROTO_ICMP:
+      case PROTO_ICMPV6:
+        if ((ip.protocol === PROTO_ICMP) !== (ip.version === 4)) return this.drop('ip-unknown-protocol', packet);
+        return this.icmpInput(ip, packet);
+      default:
+        return this.drop('ip-unknown-protocol', packet);
+    }
+  }
+
+  private isLocal(addr: Uint8Array): boolean {
+    const local = this.local;
+    for (let i = 0; i < local.length; i++) if (addressEquals(local[i]!.bytes, addr)) return true;
+    return false;
+  }
+
+  /** The host's time: the arrival time of the packet being processed, else the clock's. */
+  private now(): number {
+    return this.timeFrozen ? this.inputNow : this.clock.now();
   }
 
   private guard(fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      this.counters.internalErrors++;
-      if (this.emitter.listenerCount('trace') > 0) {
-        this.emitTrace({ type: 'note', t: this.clock.now(), what: `internal error: ${String(err)}` });
-      }
+      this.internalError(err);
+    }
+  }
+
+  private internalError(err: unknown): void {
+    this.counters.internalErrors++;
+    if (this.emitter.listenerCount('trace') > 0) {
+      this.emitTrace({ type: 'note', t: this.clock.now(), what: `internal error: ${String(err)}` });
     }
   }
 
@@ -347,19 +501,29 @@ export class Stack {
     }
   }
 
-  private tcpInput(ip: IpPacketInfo, packet: Uint8Array): void {
+  private tcpInput(ip: IpPacketInfo, packet: Uint8Array, scratch: boolean): void {
     const body = packet.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength);
-    const seg = parseTcp(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength));
+    const into = scratch ? this.tcpScratch : undefined;
+    const seg = this.checksumOffload
+      ? parseTcp(body, 0, false, into)
+      : parseTcp(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength), true, into);
     if (typeof seg === 'string') return this.drop(seg, packet);
     // RFC 1122 §4.2.3.10: segments from broadcast/multicast sources, and port 0, are not for TCP.
     if (seg.srcPort === 0 || seg.dstPort === 0 || isMulticastOrBroadcast(ip.src)) return this.drop('tcp-bad-address', packet);
     this.counters.tcpIn++;
+    if (this.emitter.listenerCount('trace') > 0) {
+      this.emitTrace({ type: 'segment', t: this.clock.now(), dir: 'in', segment: segmentInfo(formatAddress(ip.src), formatAddress(ip.dst), seg), packet });
+    }
+    let c = this.findConn(ip.dst, seg.dstPort, ip.src, seg.srcPort);
+    if (c !== undefined) {
+      if (c.state !== 'TIME-WAIT') {
+        c.segmentArrives(seg);
+        return;
+      }
+    }
+    // Off the established fast path: the addresses as text, for listeners and new connections.
     const localText = formatAddress(ip.dst);
     const remoteText = formatAddress(ip.src);
-    if (this.emitter.listenerCount('trace') > 0) {
-      this.emitTrace({ type: 'segment', t: this.clock.now(), dir: 'in', segment: segmentInfo(remoteText, localText, seg), packet });
-    }
-    let c = this.conns.get(tupleKey(localText, seg.dstPort, remoteText, seg.srcPort));
     if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && seqGt(seg.seq, c.rcvNxt) &&
       this.findListener(localText, ip.version, seg.dstPort) !== undefined) {
       // RFC 9293 §3.10.7.4 (and RFC 6191): a new SYN with a higher sequence number may reopen a
@@ -564,8 +728,7 @@ export class Stack {
     }
     if (msg.kind === 'error' && msg.original !== null && msg.original.protocol === PROTO_TCP &&
       msg.original.srcPort !== undefined && msg.original.dstPort !== undefined) {
-      const key = tupleKey(formatAddress(msg.original.src), msg.original.srcPort, formatAddress(msg.original.dst), msg.original.dstPort);
-      const c = this.conns.get(key);
+      const c = this.findConn(msg.original.src, msg.original.srcPort, msg.original.dst, msg.original.dstPort);
       if (c !== undefined) {
         // RFC 5927 §4.1: the quoted segment must be one that can still be in flight (SND.UNA =<
         // SEG.SEQ < SND.NXT); anything else is forged or stale, and ignored.
@@ -594,9 +757,10 @@ export class Stack {
   private sendTcp(local: Uint8Array, remote: Uint8Array, seg: TcpSegment): void {
     const tcpLen = 20 + tcpOptionsLength(seg.options) + seg.payload.length;
     const hl = local.length === 4 ? 20 : 40;
-    const packet = new Uint8Array(hl + tcpLen);
+    const packet = allocPacket(hl + tcpLen);
     this.writeIpHeader(packet, local, remote, PROTO_TCP, tcpLen);
-    writeTcp(packet, hl, seg, pseudoHeaderSum(local, remote, PROTO_TCP, tcpLen));
+    if (this.checksumOffload) writeTcp(packet, hl, seg, 0, false);
+    else writeTcp(packet, hl, seg, pseudoHeaderSum(local, remote, PROTO_TCP, tcpLen));
     this.counters.ipOut++;
     this.counters.tcpOut++;
     if (seg.flags & RST) this.counters.rstOut++;
@@ -619,27 +783,77 @@ export class Stack {
 
   /** A passive open that would exceed `maxConnections`: dropped and counted (true), else false. */
   private atConnectionLimit(packet: Uint8Array): boolean {
-    if (this.conns.size < this.maxConnections) return false;
+    if (this.connCount < this.maxConnections) return false;
     this.counters.connectionLimitDrops++;
     this.drop('tcp-connection-limit', packet);
     return true;
   }
 
-  private createConnection(src: LocalAddress, localPort: number, remote: Uint8Array, remoteText: string, remotePort: number, passive: boolean): Connection {
-    const config: ConnectionConfig = {
-      ...this.config,
-      linkMss: this.linkMss(src.version),
-      // RFC 9293 §3.7.1 / RFC 8200 §5: 536 for IPv4, 1220 for IPv6 when the peer sends no MSS.
-      defaultMss: src.version === 4 ? 536 : 1220,
-    };
+  /**
+   * One shared copy of each peer address (bytes and text) for the connections that use it: a
+   * server's thousands of connections from a few clients keep one each, not one per connection.
+   * Bounded: past PEER_CACHE_MAX peers the table starts over (connections keep what they hold).
+   */
+  private peer(remote: Uint8Array, remoteText: string): { bytes: Uint8Array; text: string } {
+    const key: number | string = remote.length === 4 ? word(remote, 0) : remoteText;
+    let p = this.peers.get(key);
+    if (p === undefined) {
+      if (this.peers.size >= PEER_CACHE_MAX) this.peers.clear();
+      p = { bytes: Uint8Array.from(remote), text: remoteText };
+      this.peers.set(key, p);
+    }
+    return p;
+  }
+
+  private createConnection(src: LocalAddress, localPort: number, remoteIn: Uint8Array, remoteTextIn: string, remotePort: number, passive: boolean): Connection {
+    const shared = this.peer(remoteIn, remoteTextIn);
+    const remote = shared.bytes;
+    const remoteText = shared.text;
+    // One frozen config per family, shared by its connections (they only read it).
+    const config = src.version === 4
+      ? this.configV4 ??= this.familyConfig(4)
+      : this.configV6 ??= this.familyConfig(6);
     const c = new Connection(this.host, config, src.text, localPort, remoteText, remotePort, passive);
-    const key = tupleKey(src.text, localPort, remoteText, remotePort);
-    this.conns.set(key, c);
-    this.meta.set(c, {
-      key, local: src.bytes, remote, timer: new TimerEntry(c),
-      endpoints: { localAddress: src.text, localPort, remoteAddress: remoteText, remotePort },
-    });
+    const h = tupleHash(this.demuxSeed, src.bytes, localPort, remote, remotePort);
+    const m = new ConnMeta(c, h, src.bytes, localPort, remote, remotePort);
+    c.hostRef = m;
+    // Appended to its bucket's chain, so connections() lists connections in creation order when
+    // no two tuples share a bucket.
+    const head = this.demux.get(h);
+    if (head === undefined) this.demux.set(h, m);
+    else {
+      let tail = head;
+      while (tail.nextInBucket !== null) tail = tail.nextInBucket;
+      tail.nextInBucket = m;
+    }
+    this.connCount++;
     return c;
+  }
+
+  private unlinkConn(m: ConnMeta): void {
+    const head = this.demux.get(m.hash);
+    if (head === m) {
+      if (m.nextInBucket === null) this.demux.delete(m.hash);
+      else this.demux.set(m.hash, m.nextInBucket);
+    } else {
+      for (let e = head ?? null; e !== null; e = e.nextInBucket) {
+        if (e.nextInBucket === m) {
+          e.nextInBucket = m.nextInBucket;
+          break;
+        }
+      }
+    }
+    m.nextInBucket = null;
+    this.connCount--;
+  }
+
+  private familyConfig(version: 4 | 6): ConnectionConfig {
+    return Object.freeze({
+      ...this.config,
+      linkMss: this.linkMss(version),
+      // RFC 9293 §3.7.1 / RFC 8200 §5: 536 for IPv4, 1220 for IPv6 when the peer sends no MSS.
+      defaultMss: version === 4 ? 536 : 1220,
+    });
   }
 
   private listenerOn(addr: string, port: number): boolean {
@@ -651,7 +865,7 @@ export class Stack {
 
   private portBusy(port: number): boolean {
     for (const l of this.listeners.values()) if (l.localPort === port) return true;
-    for (const c of this.conns.values()) if (c.localPort === port) return true;
+    for (const c of this.connections()) if (c.localPort === port) return true;
     return false;
   }
 
@@ -671,25 +885,36 @@ export class Stack {
     // retransmission must not go out for data whose acknowledgment sits unread in the queue.
     this.guard(() => this.link.receivePending?.());
     const now = this.clock.now();
-    this.guard(() => this.wheel.expire(now, (c) => {
-      if (c.deadline <= now) c.onTimer(now);
-      else this.host.timersChanged(c);
-    }));
+    this.inputNow = now;
+    this.timeFrozen = true;
+    try {
+      this.wheel.expire(now, this.fireTimer);
+    } catch (err) {
+      this.internalError(err);
+    } finally {
+      this.timeFrozen = false;
+    }
     this.scheduleWake();
   }
+
+  private readonly fireTimer = (c: Connection): void => {
+    const now = this.inputNow;
+    if (c.deadline <= now) c.onTimer(now);
+    else this.host.timersChanged(c);
+  };
 
   private makeHost(): ConnectionHost {
     const trace = (e: TraceEvent): void => {
       if (this.emitter.listenerCount('trace') > 0) this.emitTrace(e);
     };
     return {
-      now: () => this.clock.now(),
+      now: () => this.now(),
       transmit: (c, seg) => {
-        const m = this.meta.get(c);
+        const m = metaOf(c);
         if (m !== undefined) this.sendTcp(m.local, m.remote, seg);
       },
       timersChanged: (c) => {
-        const m = this.meta.get(c);
+        const m = metaOf(c);
         if (m === undefined) return;
         const d = c.deadline;
         if (d === Infinity) this.wheel.cancel(m.timer);
@@ -697,20 +922,24 @@ export class Stack {
         this.scheduleWake();
       },
       stateChanged: (c, from: TcpState, to: TcpState, cause, rfc) => {
-        const m = this.meta.get(c);
+        const m = metaOf(c);
         if (m === undefined || this.emitter.listenerCount('trace') === 0) return;
         trace({ type: 'state', t: this.clock.now(), conn: m.endpoints, from, to, cause, rfc });
       },
       released: (c) => {
-        const m = this.meta.get(c);
+        const m = metaOf(c);
         if (m === undefined) return;
         this.wheel.cancel(m.timer);
-        this.conns.delete(m.key);
-        this.meta.delete(c);
+        this.unlinkConn(m);
+        c.hostRef = undefined;
         if (c.listener instanceof Listener) c.listener.forget(c);
       },
       passiveEstablished: (c) => {
         if (c.listener instanceof Listener) c.listener.established(c);
+      },
+      inBurst: () => this.inBurst,
+      deferFlush: (c) => {
+        this.deferred.push(c);
       },
       challengeAckAllowed: () => {
         // RFC 5961 §7: a stack-wide limit on challenge ACKs per second.
@@ -727,7 +956,7 @@ export class Stack {
       note: (c, what, rfc) => {
         if (what.startsWith('retransmit')) this.counters.retransmits++;
         if (this.emitter.listenerCount('trace') === 0) return;
-        const m = this.meta.get(c);
+        const m = metaOf(c);
         trace(rfc === undefined
           ? { type: 'note', t: this.clock.now(), ...(m ? { conn: m.endpoints } : {}), what }
           : { type: 'note', t: this.clock.now(), ...(m ? { conn: m.endpoints } : {}), what, rfc });

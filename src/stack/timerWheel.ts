@@ -1,7 +1,10 @@
 /**
  * A hashed timer wheel (Varghese & Lauck, "Hashed and Hierarchical Timing Wheels", 1987): one per
  * stack, holding every connection's retransmission, delayed-ACK, persist, keepalive and TIME-WAIT
- * timers. TCP re-arms its retransmission timer on nearly every ACK (RFC 6298 §5.3), so arm, re-arm
+ * timers. Entries due within one revolution sit in the slot of their tick; entries further out
+ * (TIME-WAIT's 60 s, keepalive's 2 h beside a 4 s revolution) wait in an overflow list that is
+ * moved into the slots every half revolution — so a slot only ever holds entries of its current
+ * tick, and finding the earliest deadline never walks past thousands of far-future timers. TCP re-arms its retransmission timer on nearly every ACK (RFC 6298 §5.3), so arm, re-arm
  * and cancel must be O(1) and allocation-free: each entry carries its own list links (intrusive
  * doubly-linked list per slot). The stack asks the clock for a single wakeup at `nextDeadline()`.
  */
@@ -44,6 +47,19 @@ export class TimerWheel<T> {
   /** Cached lower bound of the earliest deadline (exact when just recomputed). */
   private minCache = Infinity;
   private minValid = true;
+  /**
+   * Armed entries whose deadline is `minCache` (while valid; may count low, never high). Cancelling
+   * or moving one of several timers due at the same instant (virtual time, a burst of connections)
+   * then keeps the cache instead of walking the slot again: O(1), not O(entries in the slot).
+   */
+  private minCount = 0;
+  /** The overflow list's index in heads/tails (one past the last slot). */
+  private readonly far: number;
+  private farCount = 0;
+  /** A lower bound of the overflow list's earliest deadline (exact after each migration). */
+  private farMin = Infinity;
+  /** Tick at or after which expire() moves overflow entries that came within reach into the slots. */
+  private nextMigration = 0;
   private scratch: Array<TimerEntry<T>> = [];
   private expiring = false;
 
@@ -54,8 +70,9 @@ export class TimerWheel<T> {
     while (n < slots) n *= 2;
     this.tickMs = tickMs;
     this.mask = n - 1;
-    this.heads = new Array<TimerEntry<T> | null>(n).fill(null);
-    this.tails = new Array<TimerEntry<T> | null>(n).fill(null);
+    this.far = n;
+    this.heads = new Array<TimerEntry<T> | null>(n + 1).fill(null);
+    this.tails = new Array<TimerEntry<T> | null>(n + 1).fill(null);
     this.occupied = new Uint32Array(n >>> 5);
   }
 
@@ -69,9 +86,15 @@ export class TimerWheel<T> {
     if (Number.isNaN(at)) throw new RangeError('TimerWheel: deadline is NaN');
     if (at === Infinity) return this.cancel(e);
     if (e.slot >= 0) {
-      // Moving the current earliest entry later leaves the cache too early, which is allowed, but
-      // recomputing keeps the stack from waking up for nothing.
-      if (e.deadline === this.minCache && at > e.deadline) this.minValid = false;
+      if (e.slot === this.far) {
+        if (--this.farCount === 0) this.farMin = Infinity;
+      } else if (at !== e.deadline) {
+        // Moving the last entry due at the cached minimum later leaves the cache too early, which
+        // is allowed, but recomputing keeps the stack from waking up for nothing.
+        this.forgetMin(e.deadline);
+      } else if (this.minValid && at === this.minCache) {
+        this.minCount--; // counted again below
+      }
       this.unlink(e);
     } else {
       this.count++;
@@ -79,15 +102,36 @@ export class TimerWheel<T> {
     e.deadline = at;
     let tick = Math.floor(at / this.tickMs);
     if (tick < this.cursor) tick = this.cursor;
+    if (tick - this.cursor > this.mask) {
+      // Beyond one revolution: the overflow list, until a migration brings it within reach.
+      this.link(e, this.far);
+      this.farCount++;
+      if (at < this.farMin) this.farMin = at;
+      return;
+    }
     this.link(e, tick & this.mask);
-    if (this.minValid && at < this.minCache) this.minCache = at;
+    if (this.minValid) {
+      if (at < this.minCache) {
+        this.minCache = at;
+        this.minCount = 1;
+      } else if (at === this.minCache) {
+        this.minCount++;
+      }
+    }
+  }
+
+  /** An entry due at `deadline` leaves the wheel (or moves). */
+  private forgetMin(deadline: number): void {
+    if (this.minValid && deadline === this.minCache && --this.minCount <= 0) this.minValid = false;
   }
 
   cancel(e: TimerEntry<T>): void {
     if (e.slot >= 0) {
+      const wasFar = e.slot === this.far;
       this.unlink(e);
       this.count--;
-      if (e.deadline === this.minCache) this.minValid = false;
+      if (!wasFar) this.forgetMin(e.deadline);
+      else if (--this.farCount === 0) this.farMin = Infinity; // else farMin may now be early: allowed
     }
     // A COLLECTED entry becomes UNARMED too, so the expire() in progress skips it.
     e.slot = UNARMED;
@@ -95,6 +139,7 @@ export class TimerWheel<T> {
     if (this.count === 0) {
       this.minCache = Infinity;
       this.minValid = true;
+      this.farMin = Infinity;
     }
   }
 
@@ -105,7 +150,7 @@ export class TimerWheel<T> {
       this.minCache = this.computeMin();
       this.minValid = true;
     }
-    return this.minCache;
+    return this.minCache < this.farMin ? this.minCache : this.farMin;
   }
 
   /**
@@ -117,6 +162,7 @@ export class TimerWheel<T> {
     const nowTick = Math.floor(now / this.tickMs);
     // A nested expire() (from inside fire) must not clobber the outer one's list.
     const due = this.expiring ? [] : this.scratch;
+    if (this.farCount > 0 && nowTick >= this.nextMigration) this.migrate(nowTick);
     if (this.count > 0 && nowTick >= this.cursor) {
       if (nowTick - this.cursor > this.mask) {
         // Time jumped more than one revolution (virtual time, a suspended laptop): visit each
@@ -133,6 +179,9 @@ export class TimerWheel<T> {
     }
     if (nowTick > this.cursor) this.cursor = nowTick;
     if (now >= this.minCache) this.minValid = false;
+    // An early lower bound (its entry cancelled or moved) must not make the stack wake for nothing
+    // again and again until the next migration: make it exact.
+    if (this.farMin <= now) this.farMin = this.farCount > 0 ? this.scanFarMin() : Infinity;
     if (this.count === 0) {
       this.minCache = Infinity;
       this.minValid = true;
@@ -168,6 +217,45 @@ export class TimerWheel<T> {
 
   // -------------------------------------------------------------------------------------------------
 
+  /**
+   * Moves overflow entries due within one revolution of `nowTick` into their slots, and makes
+   * `farMin` exact for the rest. Every half revolution: what stays is more than a revolution away,
+   * so it cannot come due before the next migration. O(overflow entries) per half revolution.
+   */
+  private migrate(nowTick: number): void {
+    this.nextMigration = nowTick + ((this.mask + 1) >>> 1);
+    let best = Infinity;
+    let e = this.heads[this.far] ?? null;
+    while (e !== null) {
+      const next: TimerEntry<T> | null = e.next;
+      let tick = Math.floor(e.deadline / this.tickMs);
+      if (tick - nowTick <= this.mask) {
+        this.unlink(e);
+        this.farCount--;
+        if (tick < this.cursor) tick = this.cursor;
+        this.link(e, tick & this.mask);
+        if (this.minValid) {
+          if (e.deadline < this.minCache) {
+            this.minCache = e.deadline;
+            this.minCount = 1;
+          } else if (e.deadline === this.minCache) {
+            this.minCount++;
+          }
+        }
+      } else if (e.deadline < best) {
+        best = e.deadline;
+      }
+      e = next;
+    }
+    this.farMin = best;
+  }
+
+  private scanFarMin(): number {
+    let best = Infinity;
+    for (let e = this.heads[this.far] ?? null; e !== null; e = e.next) if (e.deadline < best) best = e.deadline;
+    return best;
+  }
+
   private collect(s: number, now: number, due: Array<TimerEntry<T>>): void {
     let e = this.heads[s] ?? null;
     while (e !== null) {
@@ -182,6 +270,7 @@ export class TimerWheel<T> {
     }
   }
 
+  /** The earliest deadline, with `minCount` set to the entries due then (in its slot). */
   private computeMin(): number {
     const slots = this.mask + 1;
     const start = this.cursor & this.mask;
@@ -193,19 +282,38 @@ export class TimerWheel<T> {
       for (let s = this.findOccupied(from, to); s >= 0; s = this.findOccupied(s + 1, to)) {
         const distance = (s - start) & this.mask;
         let best = Infinity;
+        let ties = 0;
         for (let e = this.heads[s] ?? null; e !== null; e = e.next) {
           let tick = Math.floor(e.deadline / this.tickMs);
           if (tick < this.cursor) tick = this.cursor;
-          if (tick - this.cursor === distance && e.deadline < best) best = e.deadline;
+          if (tick - this.cursor !== distance) continue;
+          if (e.deadline < best) {
+            best = e.deadline;
+            ties = 1;
+          } else if (e.deadline === best) {
+            ties++;
+          }
         }
-        if (best !== Infinity) return best;
+        if (best !== Infinity) {
+          this.minCount = ties;
+          return best;
+        }
       }
     }
     // Everything is more than one revolution away: take the minimum of all.
     let best = Infinity;
+    let ties = 0;
     for (let s = this.findOccupied(0, slots); s >= 0; s = this.findOccupied(s + 1, slots)) {
-      for (let e = this.heads[s] ?? null; e !== null; e = e.next) if (e.deadline < best) best = e.deadline;
+      for (let e = this.heads[s] ?? null; e !== null; e = e.next) {
+        if (e.deadline < best) {
+          best = e.deadline;
+          ties = 1;
+        } else if (e.deadline === best) {
+          ties++;
+        }
+      }
     }
+    this.minCount = ties;
     return best;
   }
 
@@ -232,7 +340,7 @@ export class TimerWheel<T> {
     e.prev = tail;
     if (tail === null) {
       this.heads[s] = e;
-      this.occupied[s >>> 5]! |= 1 << (s & 31);
+      if (s !== this.far) this.occupied[s >>> 5]! |= 1 << (s & 31);
     } else {
       tail.next = e;
     }
@@ -247,6 +355,6 @@ export class TimerWheel<T> {
     else e.next.prev = e.prev;
     e.prev = null;
     e.next = null;
-    if (this.heads[s] === null) this.occupied[s >>> 5]! &= ~(1 << (s & 31));
+    if (this.heads[s] === null && s !== this.far) this.occupied[s >>> 5]! &= ~(1 << (s & 31));
   }
 }

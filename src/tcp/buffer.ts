@@ -35,27 +35,25 @@ function recycle(buf: Uint8Array): void {
   pooledBytes += buf.length;
 }
 
+/** Smallest storage a ring allocates: a short exchange (a request, an echo) fits in it. */
+const MIN_STORAGE = 4096;
+
 export class ByteRing {
+  /** Storage, sized to what has been written (a power of two up to `capacity`), or null when empty. */
   private buf: Uint8Array | null = null;
   private head = 0;
   /** Bytes stored, starting at `head`. */
   length = 0;
 
+  /** `capacity` is the most the ring holds; storage grows towards it only as bytes arrive. */
   constructor(public capacity: number) {}
 
   /**
    * Grow to `capacity` bytes (auto-tuning). Everything stored, and whatever was written ahead of the
-   * end for reassembly, keeps its offset. Storage that is not allocated yet stays unallocated.
+   * end for reassembly, keeps its offset. The storage itself grows only when bytes need it.
    */
   grow(capacity: number): void {
     if (capacity <= this.capacity) return;
-    if (this.buf !== null) {
-      const next = allocate(capacity);
-      this.copyOut(0, this.capacity, next);
-      recycle(this.buf);
-      this.buf = next;
-      this.head = 0;
-    }
     this.capacity = capacity;
   }
 
@@ -63,16 +61,36 @@ export class ByteRing {
     return this.capacity - this.length;
   }
 
-  private storage(): Uint8Array {
-    if (this.buf === null) this.buf = allocate(this.capacity);
-    return this.buf;
+  /**
+   * Storage covering offsets [0, end) from `head`. A 1-byte request allocates 4 KiB, not the whole
+   * capacity (256 KiB by default, zeroed): connection set-up and short exchanges stay cheap, and a
+   * bulk transfer reaches full size after a few doublings.
+   */
+  private storage(end: number): Uint8Array {
+    const buf = this.buf;
+    if (buf !== null && end <= buf.length) return buf;
+    let size = MIN_STORAGE;
+    while (size < end) size *= 2;
+    if (size > this.capacity) size = Math.max(this.capacity, end);
+    const next = allocate(size);
+    if (buf !== null) {
+      // Everything the old storage held, in logical order (data and bytes written ahead of it).
+      const n = buf.length;
+      const first = n - this.head;
+      next.set(buf.subarray(this.head, n), 0);
+      if (this.head > 0) next.set(buf.subarray(0, this.head), first);
+      recycle(buf);
+    }
+    this.buf = next;
+    this.head = 0;
+    return next;
   }
 
   /** Append up to `free` bytes; returns how many were taken. */
   push(data: Uint8Array): number {
     const n = Math.min(data.length, this.free);
     if (n === 0) return 0;
-    this.writeAt(this.length, data.subarray(0, n));
+    this.writeAt(this.length, n === data.length ? data : data.subarray(0, n));
     this.length += n;
     return n;
   }
@@ -82,11 +100,15 @@ export class ByteRing {
    * reassembly writes ahead of the gap; `commit` makes them visible once the gap fills).
    */
   writeAt(offset: number, data: Uint8Array): void {
-    const buf = this.storage();
-    const pos = (this.head + offset) % this.capacity;
-    const first = Math.min(data.length, this.capacity - pos);
-    buf.set(data.subarray(0, first), pos);
-    if (first < data.length) buf.set(data.subarray(first), 0);
+    const buf = this.storage(offset + data.length);
+    const size = buf.length;
+    const pos = (this.head + offset) % size;
+    const first = Math.min(data.length, size - pos);
+    if (first === data.length) buf.set(data, pos);
+    else {
+      buf.set(data.subarray(0, first), pos);
+      buf.set(data.subarray(first), 0);
+    }
   }
 
   /** Make `n` bytes already written past the end readable. */
@@ -97,18 +119,19 @@ export class ByteRing {
   /** Copy `len` bytes starting `offset` bytes in into `out` at `outOffset`. */
   copyOut(offset: number, len: number, out: Uint8Array, outOffset = 0): void {
     if (len === 0) return;
-    const buf = this.storage();
-    const pos = (this.head + offset) % this.capacity;
-    const first = Math.min(len, this.capacity - pos);
+    const buf = this.storage(offset + len);
+    const size = buf.length;
+    const pos = (this.head + offset) % size;
+    const first = Math.min(len, size - pos);
     out.set(buf.subarray(pos, pos + first), outOffset);
     if (first < len) out.set(buf.subarray(0, len - first), outOffset + first);
   }
 
   /** A view of `len` bytes at `offset` when contiguous, else a copy. */
   view(offset: number, len: number): Uint8Array {
-    const buf = this.storage();
-    const pos = (this.head + offset) % this.capacity;
-    if (pos + len <= this.capacity) return buf.subarray(pos, pos + len);
+    const buf = this.storage(offset + len);
+    const pos = (this.head + offset) % buf.length;
+    if (pos + len <= buf.length) return buf.subarray(pos, pos + len);
     const out = new Uint8Array(len);
     this.copyOut(offset, len, out);
     return out;
@@ -116,9 +139,11 @@ export class ByteRing {
 
   /** Drop `n` bytes from the front. */
   consume(n: number): void {
+    if (n === 0) return;
     // `head` must not jump back to 0 here even when empty: out-of-order bytes may already be
     // written ahead of the gap, relative to it (release() resets it once nothing is held).
-    this.head = (this.head + n) % this.capacity;
+    const size = this.buf === null ? 1 : this.buf.length;
+    this.head = (this.head + n) % size;
     this.length -= n;
   }
 

@@ -28,6 +28,12 @@ export interface ConnectionHost {
   released(c: Connection): void;
   /** A passively opened connection reached ESTABLISHED: hand it to its listener. */
   passiveEstablished(c: Connection): void;
+  /**
+   * Batched input (LinkEnd.onBurstEnd): true while the host is inside a burst of arriving packets
+   * and will call `flushBurst` on this connection after it, when `deferFlush` asked it to.
+   */
+  inBurst?(): boolean;
+  deferFlush?(c: Connection): void;
   /** RFC 5961 §7: may another challenge ACK be sent now? (stack-wide rate limit) */
   challengeAckAllowed(): boolean;
   note(c: Connection, what: string, rfc?: string): void;
@@ -55,10 +61,17 @@ export interface ConnectionConfig {
   congestionControl: CongestionControlName;
 }
 
+// windowScaleFor's last answer: every connection of a stack asks the same question.
+let lastScaleFor = -1;
+let lastScale = 0;
+
 /** RFC 7323 §2.3: the shift we offer — the smallest that lets the window cover `bufferMax` (≤ 14). */
 export function windowScaleFor(bufferMax: number): number {
+  if (bufferMax === lastScaleFor) return lastScale;
   let shift = 0;
   while (shift < MAX_WSCALE && MAX_UNSCALED_WINDOW * 2 ** shift < bufferMax) shift++;
+  lastScaleFor = bufferMax;
+  lastScale = shift;
   return shift;
 }
 
@@ -117,6 +130,13 @@ const scratch: TcpSegment = {
 };
 const EMPTY = new Uint8Array(0);
 const NO_OPTIONS: TcpOptions = {};
+/**
+ * The options of every non-SYN segment, shared like `scratch`: `emit` fills them and hands the
+ * segment to the host, which encodes it before returning; nothing keeps them. (Per connection,
+ * they were two objects each idle connection carried.)
+ */
+const outOptions: TcpOptions = {};
+const outTs = { val: 0, ecr: 0 };
 
 export class Connection implements TcpConnection {
   state: TcpState;
@@ -125,6 +145,8 @@ export class Connection implements TcpConnection {
   readonly passive: boolean;
   /** The listener that made this connection, until it is accepted. Opaque to the connection. */
   listener: unknown = null;
+  /** What the host keeps for this connection (its demux entry, timer). Opaque to the connection. */
+  hostRef: unknown = undefined;
 
   // --- RFC 9293 §3.3.1 send sequence variables
   iss = 0;
@@ -239,11 +261,10 @@ export class Connection implements TcpConnection {
   /** When the last ACK answering an invalid segment (PAWS, challenge) went out. */
   private lastInvalidAckAt = -Infinity;
 
-  /** Reused for the options of every non-SYN segment (no allocation per segment). */
-  private readonly outOptions: TcpOptions = {};
-  private readonly outTs = { val: 0, ecr: 0 };
 
   private noDelay = false;
+  /** Output and user events wait for the end of the current burst (see segmentArrives). */
+  private flushDeferred = false;
   private ackNeeded = false;
   private wantWritable = false;
   private userNotified = false;
@@ -467,7 +488,7 @@ export class Connection implements TcpConnection {
    * a SYN is never scaled (RFC 7323 §2.2).
    */
   private takeWindow(seg: TcpSegment): void {
-    this.sndWnd = seg.flags & SYN ? seg.window : seg.window * 2 ** this.sndWscale;
+    this.sndWnd = seg.flags & SYN ? seg.window : seg.window * (1 << this.sndWscale);
     this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
     this.sndWl1 = seg.seq;
     this.sndWl2 = seg.ack;
@@ -595,6 +616,10 @@ export class Connection implements TcpConnection {
 
   /** Send-buffer auto-tuning (Linux tcp_sndbuf_expand): room for two congestion windows. */
   private tuneSendBuffer(): void {
+    // Called on every ACK: the common answer (no growth) without a logarithm. The power of two
+    // above 2·cwnd exceeds the capacity exactly when 2·cwnd exceeds the power of two below it.
+    const cap = this.sendBuf.capacity;
+    if (cap >= this.config.sendBufferMax || (cap < 2 ** 30 && 2 * this.cc.cwnd <= 2 ** (31 - Math.clz32(cap)))) return;
     const want = Math.min(2 ** Math.ceil(Math.log2(Math.max(2 * this.cc.cwnd, 1))), this.config.sendBufferMax);
     if (want > this.sendBuf.capacity) this.sendBuf.grow(want);
   }
@@ -748,6 +773,33 @@ export class Connection implements TcpConnection {
     } else if (this.state !== 'CLOSED' && this.state !== 'LISTEN') {
       this.otherStatesArrive(seg);
     }
+    // Inside a burst, the common case (in-order data and ACKs of an established connection, no
+    // loss) waits for the burst's end: one ACK for all the data (RFC 5681 §4.2 asks for at least one
+    // per two full-sized segments; a burst is one arrival, as a GRO-merged segment is for Linux),
+    // one round of sending for all the ACKs, one wakeup of the application. Anything that calls for
+    // an immediate reply — out-of-order data, a D-SACK, loss recovery, a state change — goes now.
+    const st = this.state;
+    if ((st === 'ESTABLISHED' || st === 'CLOSE-WAIT') && this.recovery === 'open' && this.reasm.empty && this.dsack === null &&
+      this.sb.lostBytes === 0 && this.host.inBurst?.() === true) {
+      if (!this.flushDeferred) {
+        this.flushDeferred = true;
+        this.host.deferFlush!(this);
+      }
+      return;
+    }
+    if (this.state !== 'CLOSED') this.output();
+    this.fireEvents();
+  }
+
+  /**
+   * The burst that deferred our output is over: notify, then send. The application hears first, so
+   * what it sends in reply (the request after the handshake, the echo of data, the FIN after the
+   * peer's) carries the ACK this burst owes instead of following a pure ACK — Linux's delayed ACK
+   * in SYN-SENT with a write pending, and ACKs piggybacked on replies, in one rule.
+   */
+  flushBurst(): void {
+    this.flushDeferred = false;
+    this.fireEvents();
     if (this.state !== 'CLOSED') this.output();
     this.fireEvents();
   }
@@ -811,7 +863,7 @@ export class Connection implements TcpConnection {
       return;
     }
 
-    // Simultaneous open (RFC 9293 §3.5 Figure 8): in SYN-RECEIVED reached from SYN-SENT, the peer's
+    // Simultaneous open (RFC 9293 §3.5 Figure 7): in SYN-RECEIVED reached from SYN-SENT, the peer's
     // SYN,ACK acknowledges our SYN and completes the handshake. Its SYN lies left of RCV.NXT, so the
     // literal acceptability test would only ACK it; Linux makes the same exception.
     if (!this.handshakeDone && !this.passive && (f & (SYN | ACK | RST)) === (SYN | ACK) &&
@@ -1066,7 +1118,7 @@ export class Connection implements TcpConnection {
 
   /** The peer's window field scaled (RFC 7323 §2.3); a SYN's window is never scaled. */
   private scaledWindow(seg: TcpSegment): number {
-    return seg.flags & SYN ? seg.window : seg.window * 2 ** this.sndWscale;
+    return seg.flags & SYN ? seg.window : seg.window * (1 << this.sndWscale);
   }
 
   /**
@@ -1101,9 +1153,9 @@ export class Connection implements TcpConnection {
 
   /** The timestamp we put on a segment sent at `t`. */
   private tsAt(t: number): number {
+    // Scoreboard.ackTo computes the same from tsOffset (no closure per connection).
     return (Math.floor(t) + this.tsOffset) >>> 0;
   }
-  private readonly tsAtFn = (t: number): number => this.tsAt(t);
 
   /**
    * SND.UNA advances: free acknowledged bytes, manage timers and buffers. Returns the bytes newly
@@ -1119,7 +1171,7 @@ export class Connection implements TcpConnection {
       if (this.sendBuf.length === 0) this.sendBuf.release();
     }
     const delivered = echo !== undefined && this.tsOk
-      ? this.sb.ackTo(ack, this.host.now(), echo >>> 0, this.tsAtFn)
+      ? this.sb.ackTo(ack, this.host.now(), echo >>> 0, this.tsOffset)
       : this.sb.ackTo(ack, this.host.now());
     this.sndUna = ack;
     this.retries = 0;
@@ -1492,7 +1544,7 @@ export class Connection implements TcpConnection {
 
   /** Bytes we could still take into the receive buffer — the basis of RCV.WND. */
   private advertisableWindow(): number {
-    return Math.min(this.recvBuf.free, MAX_UNSCALED_WINDOW * 2 ** this.rcvWscale);
+    return Math.min(this.recvBuf.free, MAX_UNSCALED_WINDOW * (1 << this.rcvWscale));
   }
 
   /** How much of the window we advertised is still open (right edge − RCV.NXT). */
@@ -1628,7 +1680,7 @@ export class Connection implements TcpConnection {
   private windowField(flags: number): number {
     if (flags & SYN) return Math.min(this.recvBuf.free, MAX_UNSCALED_WINDOW);
     const shift = this.rcvWscale;
-    const unit = 2 ** shift;
+    const unit = 1 << shift; // shift <= 14 (RFC 7323 §2.3)
     const promised = this.promisedWindow();
     const wnd = this.advertisableWindow();
     const max = MAX_UNSCALED_WINDOW * unit;
@@ -1655,13 +1707,13 @@ export class Connection implements TcpConnection {
     } else {
       // RFC 7323 §3.2: once negotiated, every segment but a RST carries timestamps. RFC 2018 §4:
       // every ACK while out-of-order data is held carries SACK blocks.
-      const o = this.outOptions;
+      const o = outOptions;
       o.timestamp = undefined;
       o.sack = undefined;
       if (this.tsOk && !(flags & RST)) {
-        this.outTs.val = this.tsNow();
-        this.outTs.ecr = this.tsRecent;
-        o.timestamp = this.outTs;
+        outTs.val = this.tsNow();
+        outTs.ecr = this.tsRecent;
+        o.timestamp = outTs;
       }
       const blocks = this.sackBlocks();
       if (blocks !== undefined) {
@@ -1678,7 +1730,7 @@ export class Connection implements TcpConnection {
       const field = this.windowField(flags);
       s.window = field;
       if (flags & ACK) {
-        const unit = flags & SYN ? 1 : 2 ** this.rcvWscale;
+        const unit = flags & SYN ? 1 : 1 << this.rcvWscale;
         this.rcvAdvRight = seqMax(this.rcvAdvRight, seqAdd(this.rcvNxt, field * unit));
       }
     } else {

@@ -252,10 +252,11 @@ export class Scoreboard {
 
   /**
    * The cumulative ACK reached `ack`: drop what it covers. Returns the bytes newly delivered by it
-   * (not counting bytes already SACKed). `echo` is the ACK's TSecr and `tsAt` our timestamp clock,
-   * to tell whether the echo names the last transmission of a segment acknowledged here.
+   * (not counting bytes already SACKed). `echo` is the ACK's TSecr and `tsOffset` our timestamp
+   * clock's offset (TSval = floor(ms) + offset, RFC 7323 §5.4), to tell whether the echo names the
+   * last transmission of a segment acknowledged here; without `tsOffset`, no timestamps.
    */
-  ackTo(ack: number, now: number, echo = -1, tsAt?: (t: number) => number): number {
+  ackTo(ack: number, now: number, echo = -1, tsOffset?: number): number {
     let delivered = 0;
     const recs = this.recs;
     this.ackedXmitAt = this.ackedKarnXmitAt = Infinity;
@@ -265,7 +266,7 @@ export class Scoreboard {
     while (this.head < recs.length) {
       const r = recs[this.head]!;
       if (!seqLt(r.start, ack)) break;
-      if (tsAt !== undefined && tsAt(r.xmitAt) === echo) this.ackedEchoMatched = true;
+      if (tsOffset !== undefined && ((Math.floor(r.xmitAt) + tsOffset) >>> 0) === echo) this.ackedEchoMatched = true;
       if (r.xmitAt < this.ackedXmitAt) this.ackedXmitAt = r.xmitAt;
       if (r.everRetrans) {
         retransAcked = true;
@@ -288,7 +289,8 @@ export class Scoreboard {
     }
     if (retransAcked) {
       this.ackedKarnXmitAt = Infinity;
-      if (this.ackedEchoMatched && tsAt !== undefined && ((echo - tsAt(latestRetrans)) | 0) < 0) this.ackedEchoMatched = false;
+      if (this.ackedEchoMatched && tsOffset !== undefined &&
+        ((echo - ((Math.floor(latestRetrans) + tsOffset) >>> 0)) | 0) < 0) this.ackedEchoMatched = false;
     }
     if (seqGt(ack, this.fack)) this.fack = ack;
     if (seqLt(this.lostFrom, ack)) this.lostFrom = ack;
@@ -430,8 +432,9 @@ export class Scoreboard {
 
   /** Forget everything (the connection is closing down). */
   clear(): void {
-    this.recs = [];
-    this.spare = [];
+    // New arrays only when there is something to drop: a connection is cleared when it opens too.
+    if (this.recs.length !== 0) this.recs = [];
+    if (this.spare.length !== 0) this.spare = [];
     this.head = 0;
     this.tHead = this.tTail = null;
     this.pipe = this.lostBytes = this.sackedBytes = this.sackedSegments = 0;

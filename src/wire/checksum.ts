@@ -13,17 +13,31 @@
 // each word's two 16-bit halves added up, and the result byte-swapped when the native halves are
 // the reverse of the checksum's big-endian words. One view is kept for the last buffer seen: the
 // stack sums segments living in a few long-lived buffers, so the steady state allocates nothing.
+// Two entries, since in one process the stack sums its own outgoing packets and verifies its
+// peer's (two slabs, packet.ts) alternately.
 let cachedBuffer: ArrayBufferLike | null = null;
 let cachedWords: Uint32Array = new Uint32Array(0);
+let cachedBuffer2: ArrayBufferLike | null = null;
+let cachedWords2: Uint32Array = new Uint32Array(0);
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function wordsOf(buf: Uint8Array): Uint32Array {
+  const b = buf.buffer;
   // The length check catches a resizable ArrayBuffer that grew since the view was made.
-  if (buf.buffer !== cachedBuffer || cachedWords.length !== buf.buffer.byteLength >>> 2) {
-    cachedBuffer = buf.buffer;
-    cachedWords = new Uint32Array(buf.buffer, 0, buf.buffer.byteLength >>> 2);
+  if (b === cachedBuffer && cachedWords.length === b.byteLength >>> 2) return cachedWords;
+  if (b === cachedBuffer2 && cachedWords2.length === b.byteLength >>> 2) {
+    const w = cachedWords2;
+    cachedBuffer2 = cachedBuffer;
+    cachedWords2 = cachedWords;
+    cachedBuffer = b;
+    cachedWords = w;
+    return w;
   }
+  cachedBuffer2 = cachedBuffer;
+  cachedWords2 = cachedWords;
+  cachedBuffer = b;
+  cachedWords = new Uint32Array(b, 0, b.byteLength >>> 2);
   return cachedWords;
 }
 
@@ -61,20 +75,18 @@ export function sum16(buf: Uint8Array, offset: number, length: number, initial =
     let w = (base + i) >>> 2;
     const wordEnd = w + ((end - i) >>> 2);
     let halves = 0;
-    // Each word adds < 2^17; folding every 2^24 words (64 MiB) keeps the sum exact in a double.
+    // Whole 32-bit words are added as they are (RFC 1071 §2(C): a sum over wider words, folded at
+    // the end, is the same ones'-complement sum, since 2^16 ≡ 1 mod 2^16 − 1). Each word adds
+    // < 2^32; folding every 2^20 words (4 MiB) keeps the sum exact in a double (< 2^53).
     while (w < wordEnd) {
-      let chunkEnd = w + 0x1000000;
+      let chunkEnd = w + 0x100000;
       if (chunkEnd > wordEnd) chunkEnd = wordEnd;
       let acc = 0;
-      for (; w + 3 < chunkEnd; w += 4) {
-        const a = words[w], b = words[w + 1], c = words[w + 2], d = words[w + 3];
-        acc += (a & 0xffff) + (a >>> 16) + (b & 0xffff) + (b >>> 16) +
-          (c & 0xffff) + (c >>> 16) + (d & 0xffff) + (d >>> 16);
+      for (; w + 7 < chunkEnd; w += 8) {
+        acc += words[w]! + words[w + 1]! + words[w + 2]! + words[w + 3]! +
+          words[w + 4]! + words[w + 5]! + words[w + 6]! + words[w + 7]!;
       }
-      for (; w < chunkEnd; w++) {
-        const a = words[w];
-        acc += (a & 0xffff) + (a >>> 16);
-      }
+      for (; w < chunkEnd; w++) acc += words[w]!;
       halves = fold(halves + acc);
     }
     const evenStart = ((i - offset) & 1) === 0;

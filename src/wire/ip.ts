@@ -25,11 +25,14 @@ export const PROTO_TCP = 6;
 export const PROTO_UDP = 17;
 export const PROTO_ICMPV6 = 58;
 
-/** Parses an IPv4 or IPv6 packet, chosen by the version nibble (RFC 791 §3.1, RFC 8200 §3). */
-export function parseIpPacket(packet: Uint8Array): IpPacketInfo | DropReason {
+/**
+ * Parses an IPv4 or IPv6 packet, chosen by the version nibble (RFC 791 §3.1, RFC 8200 §3).
+ * `verifyChecksum` false skips the IPv4 header checksum (captures taken with checksum offload).
+ */
+export function parseIpPacket(packet: Uint8Array, verifyChecksum = true): IpPacketInfo | DropReason {
   if (packet.length === 0) return 'ip-truncated';
   const version = packet[0] >>> 4;
-  if (version === 4) return parseIpv4(packet);
+  if (version === 4) return parseIpv4(packet, undefined, verifyChecksum);
   if (version === 6) return parseIpv6(packet);
   return 'ip-bad-version';
 }

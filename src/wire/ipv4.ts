@@ -22,10 +22,12 @@ const FRAGMENT_OFFSET_MASK = 0x1fff;
 
 /**
  * Validates an IPv4 header and locates its payload. A buffer longer than Total Length (link
- * padding) is trimmed to it. Fragments are dropped: synack does not reassemble (it sends with DF
+ * padding) is trimmed to it. With `into` (whose `src`/`dst` are 4-byte arrays), the result is
+ * written there instead of a new object — the addresses then are copies, not views — so a stack's
+ * input path allocates nothing per packet. Fragments are dropped: synack does not reassemble (it sends with DF
  * and an MSS that fits the path; RFC 8900 explains why fragmentation is fragile anyway).
  */
-export function parseIpv4(packet: Uint8Array): IpPacketInfo | DropReason {
+export function parseIpv4(packet: Uint8Array, into?: IpPacketInfo, verifyChecksum = true): IpPacketInfo | DropReason {
   if (packet.length < IPV4_HEADER_LENGTH) return 'ip-truncated';
   if (packet[0] >>> 4 !== 4) return 'ip-bad-version';
   const headerLength = (packet[0] & 0x0f) * 4;
@@ -33,9 +35,23 @@ export function parseIpv4(packet: Uint8Array): IpPacketInfo | DropReason {
   const totalLength = (packet[2] << 8) | packet[3];
   if (totalLength < headerLength || totalLength > packet.length) return 'ipv4-bad-length';
   // RFC 1071: a correct header, checksum field included, sums to all ones.
-  if (sum16(packet, 0, headerLength) !== 0xffff) return 'ipv4-bad-checksum';
+  // (Not with verifyChecksum false: a capture analyser reads headers whose checksum the sending
+  // host's NIC fills in after the capture point — checksum offload.)
+  if (verifyChecksum && sum16(packet, 0, headerLength) !== 0xffff) return 'ipv4-bad-checksum';
   const fragment = (packet[6] << 8) | packet[7];
   if ((fragment & (FLAG_MF | FRAGMENT_OFFSET_MASK)) !== 0) return 'ipv4-fragment';
+  if (into !== undefined) {
+    const src = into.src;
+    const dst = into.dst;
+    src[0] = packet[12]; src[1] = packet[13]; src[2] = packet[14]; src[3] = packet[15];
+    dst[0] = packet[16]; dst[1] = packet[17]; dst[2] = packet[18]; dst[3] = packet[19];
+    into.version = 4;
+    into.protocol = packet[9];
+    into.ttl = packet[8];
+    into.payloadOffset = headerLength;
+    into.payloadLength = totalLength - headerLength;
+    return into;
+  }
   return {
     version: 4,
     src: packet.subarray(12, 16),

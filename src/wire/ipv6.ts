@@ -44,9 +44,10 @@ function optionsAcceptable(packet: Uint8Array, start: number, end: number): bool
 
 /**
  * Validates an IPv6 header, walks its extension headers, and locates the upper-layer payload.
- * A buffer longer than 40 + Payload Length is trimmed to it.
+ * A buffer longer than 40 + Payload Length is trimmed to it. With `into` (whose `src`/`dst` are
+ * 16-byte arrays) the result is written there, addresses copied, as `parseIpv4` does.
  */
-export function parseIpv6(packet: Uint8Array): IpPacketInfo | DropReason {
+export function parseIpv6(packet: Uint8Array, into?: IpPacketInfo): IpPacketInfo | DropReason {
   if (packet.length < IPV6_HEADER_LENGTH) return 'ip-truncated';
   if (packet[0] >>> 4 !== 6) return 'ip-bad-version';
   const payloadLength = (packet[4] << 8) | packet[5];
@@ -78,6 +79,20 @@ export function parseIpv6(packet: Uint8Array): IpPacketInfo | DropReason {
     }
     next = packet[offset];
     offset += headerLength;
+  }
+  if (into !== undefined) {
+    const src = into.src;
+    const dst = into.dst;
+    for (let i = 0; i < 16; i++) {
+      src[i] = packet[8 + i];
+      dst[i] = packet[24 + i];
+    }
+    into.version = 6;
+    into.protocol = next;
+    into.ttl = packet[7];
+    into.payloadOffset = offset;
+    into.payloadLength = end - offset;
+    return into;
   }
   return {
     version: 6,

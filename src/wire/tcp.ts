@@ -72,6 +72,7 @@ export function parseTcp(
   segment: Uint8Array,
   pseudoHeaderSum: number,
   verifyChecksum = true,
+  into?: TcpParseScratch,
 ): TcpSegment | DropReason {
   const length = segment.length;
   if (length < TCP_HEADER_LENGTH) return 'tcp-truncated';
@@ -82,9 +83,27 @@ export function parseTcp(
   if (verifyChecksum && sum16(segment, 0, length, pseudoHeaderSum) !== 0xffff) {
     return 'tcp-bad-checksum';
   }
-  const options: TcpOptions = {};
-  if (headerLength > TCP_HEADER_LENGTH && !parseOptions(segment, headerLength, options)) {
+  let options: TcpOptions;
+  if (into !== undefined) {
+    options = into.segment.options;
+    options.mss = options.wscale = options.sackPermitted = options.sack = options.timestamp = undefined;
+  } else {
+    options = {};
+  }
+  if (headerLength > TCP_HEADER_LENGTH && !parseOptions(segment, headerLength, options, into?.timestamp)) {
     return 'tcp-bad-options';
+  }
+  if (into !== undefined) {
+    const s = into.segment;
+    s.srcPort = (segment[0] << 8) | segment[1];
+    s.dstPort = (segment[2] << 8) | segment[3];
+    s.seq = ((segment[4] << 24) | (segment[5] << 16) | (segment[6] << 8) | segment[7]) >>> 0;
+    s.ack = ((segment[8] << 24) | (segment[9] << 16) | (segment[10] << 8) | segment[11]) >>> 0;
+    s.flags = segment[13];
+    s.window = (segment[14] << 8) | segment[15];
+    s.urgent = (segment[18] << 8) | segment[19];
+    s.payload = segment.subarray(headerLength);
+    return s;
   }
   return {
     srcPort: (segment[0] << 8) | segment[1],
@@ -110,8 +129,19 @@ function write32(b: Uint8Array, i: number, v: number): void {
   b[i + 3] = v & 0xff;
 }
 
+/**
+ * Objects `parseTcp` may fill instead of allocating new ones per segment (the stack's input path).
+ * What it returns then lives until the next parse with the same scratch: use it, never keep it.
+ */
+export class TcpParseScratch {
+  readonly segment: TcpSegment = {
+    srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: {}, payload: new Uint8Array(0),
+  };
+  readonly timestamp = { val: 0, ecr: 0 };
+}
+
 /** Fills `options` from bytes 20..headerLength; false when the option list is malformed. */
-function parseOptions(seg: Uint8Array, headerLength: number, options: TcpOptions): boolean {
+function parseOptions(seg: Uint8Array, headerLength: number, options: TcpOptions, ts?: { val: number; ecr: number }): boolean {
   let i = TCP_HEADER_LENGTH;
   while (i < headerLength) {
     const kind = seg[i];
@@ -152,7 +182,13 @@ function parseOptions(seg: Uint8Array, headerLength: number, options: TcpOptions
       }
       case OPT_TIMESTAMP:
         if (len !== 10) return false;
-        options.timestamp = { val: read32(seg, i + 2), ecr: read32(seg, i + 6) };
+        if (ts !== undefined) {
+          ts.val = read32(seg, i + 2);
+          ts.ecr = read32(seg, i + 6);
+          options.timestamp = ts;
+        } else {
+          options.timestamp = { val: read32(seg, i + 2), ecr: read32(seg, i + 6) };
+        }
         break;
       default:
         break; // unknown kind: skipped by its length
@@ -259,6 +295,7 @@ export function writeTcp(
   offset: number,
   seg: TcpSegment,
   pseudoHeaderSum: number,
+  computeChecksum = true,
 ): number {
   const headerLength = TCP_HEADER_LENGTH + tcpOptionsLength(seg.options);
   const total = headerLength + seg.payload.length;
@@ -282,6 +319,8 @@ export function writeTcp(
   if (p.length > 0 && !(p.buffer === out.buffer && p.byteOffset === out.byteOffset + payloadAt)) {
     out.set(p, payloadAt);
   }
+  // Without it (a link that cannot corrupt, see LinkEnd.checksumOffload) the field stays 0.
+  if (!computeChecksum) return total;
   const checksum = ~sum16(out, offset, total, pseudoHeaderSum) & 0xffff;
   out[offset + 16] = checksum >>> 8;
   out[offset + 17] = checksum & 0xff;
