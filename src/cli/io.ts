@@ -12,6 +12,8 @@ export interface CliIO {
   isTTY: boolean;
   /** Terminal width when known. */
   columns: number | undefined;
+  /** stderr is a terminal (progress bars go there only then). */
+  stderrIsTTY?: boolean;
   env: Record<string, string | undefined>;
   writeFile(path: string, bytes: Uint8Array): void;
 }
@@ -22,6 +24,7 @@ export function nodeIO(): CliIO {
     stderr: (text) => void process.stderr.write(text),
     isTTY: process.stdout.isTTY === true,
     columns: process.stdout.isTTY === true ? process.stdout.columns : undefined,
+    stderrIsTTY: process.stderr.isTTY === true,
     env: process.env,
     writeFile: (path, bytes) => writeFileSync(path, bytes),
   };

@@ -1,6 +1,7 @@
 /**
  * `synack <command>`: dispatch to the command modules (one file per command).
  */
+import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { drawCommand } from './draw.js';
 import { drillCommand } from './drill.js';
@@ -18,7 +19,7 @@ const COMMANDS: Record<string, { summary: string; run?: Command }> = {
   drill: { summary: 'packetdrill-compatible test runner, in virtual time', run: drillCommand },
   serve: { summary: 'serve through the stack on a Linux TUN device', run: serveCommand },
   get: { summary: 'HTTP/1.1 GET through the stack on a TUN device', run: getCommand },
-  bench: { summary: 'benchmarks beside the Linux kernel' },
+  bench: { summary: 'benchmarks beside the Linux kernel', run: benchCommand },
   ui: { summary: 'the interactive page on 127.0.0.1', run: uiCommand },
 };
 
