@@ -1,16 +1,18 @@
 /**
- * Regenerates the diagrams of docs/tcp-connection-lifecycle.md (and the README's handshake picture):
- * each is exactly what `synack demo --scenario S --svg docs/diagrams/S.svg` writes, produced here by
- * running that command in process. The docs are thus drawn by the stack itself; test/docs/diagrams.test.ts
- * regenerates them into a temporary directory and fails if the committed files differ.
+ * Regenerates docs/diagrams/*.svg: the diagrams of docs/tcp-connection-lifecycle.md, one of which,
+ * docs/diagrams/handshake.svg (the default demo: handshake, request/reply, close, TIME-WAIT), is also
+ * the picture README.md embeds. Each is exactly what `synack demo --scenario S --svg docs/diagrams/S.svg`
+ * writes, produced here by running that command in process. The docs are thus drawn by the stack
+ * itself; test/docs/diagrams.test.ts regenerates them into a temporary directory and fails if the
+ * committed files differ.
  *
- *   npm run docs:diagrams            # writes docs/diagrams/*.svg
- *   node dist/tools/docs-diagrams.js --out DIR
+ *   npm run docs:diagrams            # writes docs/diagrams/*.svg (npm runs it from the repo root)
+ *   node dist/tools/docs-diagrams.js [--out DIR]   # default: docs/diagrams under the current directory
  *
  * Importing this module does nothing; it runs only as the main script.
  */
-import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { demoCommand } from '../src/cli/demo.js';
 import type { CliIO } from '../src/cli/io.js';
@@ -53,17 +55,8 @@ export function docsDiagrams(): Map<string, Uint8Array> {
   return out;
 }
 
-/** The repo root: the nearest package.json named synack above this file (works from tools/ and dist/tools/). */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'synack') return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error('no package.json named synack above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
+/** The page the diagrams illustrate, relative to the repo root: its presence says "this is the repo root". */
+const DOCS_PAGE = join('docs', 'tcp-connection-lifecycle.md');
 
 /** Write every docs diagram into `dir` (created if needed); returns the paths written. */
 export function writeDocsDiagrams(dir: string): string[] {
@@ -78,17 +71,27 @@ export function writeDocsDiagrams(dir: string): string[] {
 }
 
 function main(argv: string[]): number {
-  let dir = join(repoRoot(), 'docs', 'diagrams');
+  // The default is relative to the working directory, which `npm run` sets to the repo root; this
+  // module cannot know the root from its own path (it runs from tools/, dist/tools/ or a scratch
+  // build's outDir), and test/support/repo.ts belongs to the tests.
+  let dir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--out' && argv[i + 1] !== undefined) dir = resolve(argv[++i]!);
     else if (a === '-h' || a === '--help') {
-      process.stdout.write('Usage: node dist/tools/docs-diagrams.js [--out DIR]  (default docs/diagrams)\n');
+      process.stdout.write('Usage: node dist/tools/docs-diagrams.js [--out DIR]  (default: docs/diagrams, run from the repo root)\n');
       return 0;
     } else {
       process.stderr.write(`docs-diagrams: unknown argument '${a}'\n`);
       return 2;
     }
+  }
+  if (dir === undefined) {
+    if (!existsSync(DOCS_PAGE)) {
+      process.stderr.write(`docs-diagrams: ${DOCS_PAGE} not found here: run it from the repo root (npm run docs:diagrams) or pass --out DIR\n`);
+      return 2;
+    }
+    dir = resolve('docs', 'diagrams');
   }
   try {
     for (const p of writeDocsDiagrams(dir)) process.stdout.write(`${p}\n`);

@@ -16,7 +16,7 @@ import {
   type ScenarioRun,
 } from '../src/demo/scenarios.js';
 import type { DiagramModel, DiagramState } from '../src/diagram/model.js';
-import { segmentLabel } from '../src/diagram/layout.js';
+import { segmentLabel } from '../src/diagram/labels.js';
 import { renderSvg } from '../src/diagram/svg.js';
 import type { Stack } from '../src/stack/stack.js';
 import type { TcpConnection, TcpInfo } from '../src/tcp/user.js';
@@ -192,16 +192,15 @@ class Session {
         if (e.dir === 'out') {
           this.pending.push({ kind: 'out', side, t, seg: this.sent++, text: '', flags: s.flags.join(',') });
         } else {
-          const seq = (s.seq - (this.isn.get(from) ?? 0)) >>> 0;
-          const to = this.isn.get(`${s.dstAddress}|${s.dstPort}`);
-          const ack = s.flags.includes('ACK') ? ` ack=${(s.ack - (to ?? 0)) >>> 0}` : '';
-          this.pending.push({
-            kind: 'in',
-            side,
-            t,
-            text: `${side} ⇐ ${s.flags.join(',')} seq=${seq}${ack}${s.len > 0 ? ` len=${s.len}` : ''} arrives`,
-            flags: s.flags.join(','),
+          // The ladder's label, numbered relative to each side's ISN as the recorder numbers it.
+          const label = segmentLabel({
+            flags: s.flags,
+            seq: (s.seq - (this.isn.get(from) ?? 0)) >>> 0,
+            ack: s.flags.includes('ACK') ? (s.ack - (this.isn.get(`${s.dstAddress}|${s.dstPort}`) ?? 0)) >>> 0 : 0,
+            len: s.len,
+            win: s.window,
           });
+          this.pending.push({ kind: 'in', side, t, text: `${side} ⇐ ${label} arrives`, flags: s.flags.join(',') });
         }
         return;
       }

@@ -18,6 +18,9 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, numberOption, parseComman
 const FORMATS = ['text', 'svg', 'html', 'json', 'mermaid'] as const;
 type Format = (typeof FORMATS)[number];
 
+/** Rows of the stderr hint shown when a capture holds several streams (all of them with --list). */
+export const STREAM_HINT_ROWS = 20;
+
 export const DRAW_HELP = `Usage: synack draw CAPTURE [options]
 
 Draws the ladder diagram of a TCP connection found in a pcap or pcapng capture (tcpdump, Wireshark,
@@ -26,13 +29,17 @@ dumpcap, synack demo --pcap), with each side's states inferred from the segments
 (with VLAN tags), raw IP, Linux cooked (SLL, SLL2: tcpdump -i any), BSD loopback (NULL, LOOP).
 
 Inferred, not observed: a change made on receipt is timed when the causing segment passed the
-capture point; TIME-WAIT's expiry (2×MSL = 60 s later) sends nothing and is shown as assumed.
+capture point; TIME-WAIT's expiry (2×MSL = 60 s later) sends nothing and is shown as assumed, and so
+is a state the capture does not show (it started late, or missed one direction). Checksums are not
+verified (a capture at a sender with checksum offload has them unset). Packets left out (not IP,
+not TCP, fragments…) are counted in a warning on stderr and in the JSON's capture.warnings.
 
 Options:
   --format F       text (default), svg, html, json or mermaid
   -o, --output F   write the diagram to F instead of stdout
   --stream N       which TCP stream to draw (0-based, see --list); default: the first stream that
-                   has a SYN, else the first (the list goes to stderr when there are several)
+                   has a SYN, else the first (when there are several, the first ${STREAM_HINT_ROWS} rows of the
+                   list go to stderr)
   --list           list the TCP streams (with --json: as JSON)
   --json           same as --format json (with --list: the list as JSON)
   --explain        text: print the cause and RFC rule of every inferred state change
@@ -106,18 +113,29 @@ export function parseDrawArgs(args: string[]): DrawArgs {
 /** A failure reading or understanding the capture: exit 1 with this one line. */
 class DrawFailure extends Error {}
 
-function fmtTime(epochSeconds: number): string {
+/** Epoch seconds as an ISO time to the microsecond; '?' when it is no date (not finite, or past ±year 275760). */
+export function fmtTime(epochSeconds: number): string {
   if (!Number.isFinite(epochSeconds)) return '?';
-  const ms = Math.floor(epochSeconds * 1000);
-  const iso = new Date(ms).toISOString();
-  const us = Math.round((epochSeconds - Math.floor(epochSeconds)) * 1e6) % 1e6;
-  return `${iso.slice(0, 19)}.${String(us).padStart(6, '0')}Z`;
+  // Round once, to whole microseconds, then split: rounding the fraction on its own would turn
+  // …:20.9999997 into …:20.000000 (the carry lost).
+  const us = Math.round(epochSeconds * 1e6);
+  const sec = Math.floor(us / 1e6);
+  const frac = us - sec * 1e6;
+  const date = new Date(sec * 1000);
+  if (Number.isNaN(date.getTime())) return '?';
+  return `${date.toISOString().slice(0, 19)}.${String(frac).padStart(6, '0')}Z`;
 }
 
-/** The streams table of `--list` (and of the stderr hint). */
-export function formatStreamList(streams: StreamSummary[]): string {
-  const t0 = streams.length > 0 ? Math.min(...streams.map((s) => s.first)) : 0;
-  const rows = streams.map((s) => {
+/**
+ * The streams table of `--list` (and of the stderr hint, with `maxRows`: the first rows, then a line
+ * saying how many more --list shows).
+ */
+export function formatStreamList(streams: StreamSummary[], maxRows = Infinity): string {
+  // Loops, not Math.min(...array): a spread of 100 000+ values overflows the call stack.
+  let t0 = streams.length > 0 ? streams[0]!.first : 0;
+  for (const s of streams) if (s.first < t0) t0 = s.first;
+  const shown = streams.length > maxRows ? streams.slice(0, maxRows) : streams;
+  const rows = shown.map((s) => {
     const flags = [s.syn ? 'SYN' : '', s.fin ? 'FIN' : '', s.rst ? 'RST' : ''].filter((f) => f !== '').join(',') || '-';
     return [
       String(s.index),
@@ -133,10 +151,11 @@ export function formatStreamList(streams: StreamSummary[]): string {
   });
   const head = ['#', 'A (opens)', 'B', 'start (s)', 'duration (s)', 'packets', 'bytes A→B', 'bytes B→A', 'seen'];
   const all = [head, ...rows];
-  const widths = head.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
-  return all
-    .map((r) => r.map((cell, c) => (c === 1 || c === 2 || c === 8 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd())
-    .join('\n');
+  const widths = head.map((h) => h.length);
+  for (const r of rows) for (let c = 0; c < r.length; c++) if (r[c]!.length > widths[c]!) widths[c] = r[c]!.length;
+  const lines = all.map((r) => r.map((cell, c) => (c === 1 || c === 2 || c === 8 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd());
+  if (shown.length < streams.length) lines.push(`… and ${streams.length - shown.length} more (see --list)`);
+  return lines.join('\n');
 }
 
 function loadCapture(file: string): CaptureReadResult {
@@ -161,6 +180,14 @@ function skippedText(skipped: Record<string, number>): string {
   return parts.length > 0 ? ` (skipped: ${parts.join(', ')})` : '';
 }
 
+/** The reader's and the TCP extractor's skipped packets, as one warning line (undefined when none). */
+function skippedWarning(skipped: Record<string, number>): string | undefined {
+  const entries = Object.entries(skipped);
+  if (entries.length === 0) return undefined;
+  const total = entries.reduce((n, [, k]) => n + k, 0);
+  return `${total} packet${total === 1 ? '' : 's'} not drawn: ${entries.map(([why, n]) => `${n} ${why}`).join(', ')}`;
+}
+
 /** `synack draw …`; returns the exit status. */
 export function drawCommand(args: string[], io: CliIO): number {
   let a: DrawArgs;
@@ -180,18 +207,26 @@ export function drawCommand(args: string[], io: CliIO): number {
   const file = a.file!;
   try {
     const cap = loadCapture(file);
-    for (const w of cap.warnings) io.stderr(`synack draw: warning: ${file}: ${w}\n`);
     const { segments, skipped } = extractTcp(cap.packets);
+    const allSkipped = { ...cap.skipped };
+    for (const [why, n] of Object.entries(skipped)) allSkipped[why] = (allSkipped[why] ?? 0) + n;
+    // Packets left out are said whenever there are any (a capture at a host with checksum offload
+    // once lost that host's packets silently): on stderr, and in the JSON's capture.warnings.
+    // (With no TCP at all, the one message that says so lists them instead.)
     const streams = splitStreams(segments);
     const summaries = streams.map((s) => s.summary);
+    const warnings = [...cap.warnings];
+    const notDrawn = skippedWarning(allSkipped);
+    if (notDrawn !== undefined) warnings.push(notDrawn);
+    for (const w of streams.length > 0 ? warnings : cap.warnings) io.stderr(`synack draw: warning: ${file}: ${w}\n`);
     if (a.list) {
-      if (a.json) io.stdout(`${JSON.stringify({ file, format: cap.format, records: cap.records, streams: summaries })}\n`);
-      else if (summaries.length === 0) io.stdout(`no TCP streams in ${file}${skippedText({ ...cap.skipped, ...skipped })}\n`);
+      if (a.json) io.stdout(`${JSON.stringify({ file, format: cap.format, records: cap.records, warnings, streams: summaries })}\n`);
+      else if (summaries.length === 0) io.stdout(`no TCP streams in ${file}${skippedText(allSkipped)}\n`);
       else io.stdout(`${formatStreamList(summaries)}\n`);
       return EXIT_OK;
     }
     if (streams.length === 0) {
-      throw new DrawFailure(`${file}: no TCP segments in ${cap.records} record${cap.records === 1 ? '' : 's'}${skippedText({ ...cap.skipped, ...skipped })}`);
+      throw new DrawFailure(`${file}: no TCP segments in ${cap.records} record${cap.records === 1 ? '' : 's'}${skippedText(allSkipped)}`);
     }
     if (a.stream !== undefined && a.stream >= streams.length) {
       io.stderr(`synack draw: no stream ${a.stream}: ${file} has ${streams.length} TCP stream${streams.length === 1 ? '' : 's'} (0..${streams.length - 1}, see --list)\n`);
@@ -199,7 +234,7 @@ export function drawCommand(args: string[], io: CliIO): number {
     }
     const index = a.stream ?? defaultStream(summaries);
     if (a.stream === undefined && streams.length > 1) {
-      io.stderr(`synack draw: ${file} has ${streams.length} TCP streams; drawing stream ${index} (choose with --stream N):\n${formatStreamList(summaries)}\n`);
+      io.stderr(`synack draw: ${file} has ${streams.length} TCP streams; drawing stream ${index} (choose with --stream N):\n${formatStreamList(summaries, STREAM_HINT_ROWS)}\n`);
     }
     const chosen = streams[index]!;
     const title = `${basename(file)}, stream ${index}: ${chosen.summary.a.name} ↔ ${chosen.summary.b.name}`;
@@ -210,7 +245,8 @@ export function drawCommand(args: string[], io: CliIO): number {
       stream: index,
       streams: streams.length,
       start: chosen.summary.first,
-      warnings: cap.warnings,
+      warnings,
+      skipped: allSkipped,
     });
     if (a.output !== undefined) {
       try {
@@ -244,7 +280,10 @@ interface CaptureInfo {
   streams: number;
   /** Epoch seconds of the stream's first segment (the diagram's t = 0). */
   start: number;
+  /** The reader's warnings, and the packets not drawn (when any). */
   warnings: string[];
+  /** Packets not drawn, by reason (records without IP, non-TCP, unparseable…). */
+  skipped: Record<string, number>;
 }
 
 function render(a: DrawArgs, io: CliIO, model: DiagramModel, info: CaptureInfo): string {

@@ -38,7 +38,7 @@ export function isScenarioName(s: string): s is ScenarioName {
 /** One line each, for `--help` and the summary. */
 export const SCENARIO_DESCRIPTIONS: Record<ScenarioName, string> = {
   handshake: '3-way handshake, a request and a reply, 4-way close, TIME-WAIT until it expires',
-  'simultaneous-open': 'both sides connect to each other at the same instant (RFC 9293 §3.5, Figure 8)',
+  'simultaneous-open': 'both sides connect to each other at the same instant (RFC 9293 §3.5, Figure 7)',
   'simultaneous-close': 'both sides close at the same instant: FIN-WAIT-1 → CLOSING → TIME-WAIT on both',
   'half-close': 'the client sends its request and closes; the server keeps sending, then closes',
   refused: 'connect to a port nobody listens on: RST,ACK and ECONNREFUSED',

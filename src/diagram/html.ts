@@ -1,6 +1,8 @@
 /**
  * The ladder diagram as one self-contained HTML file: the SVG ladder, inline CSS and JS, the model
- * embedded as JSON, no network request at all (it opens from disk, offline, in any browser).
+ * embedded as JSON, no network request at all (it opens from disk, offline, in any browser). Only the
+ * segments the ladder draws are embedded: a long stream's elided middle is counted, not carried, so
+ * the page stays small whatever the capture's size (see `PageData`).
  *
  *  - pointing at (or focusing, or clicking) an arrow shows the segment's whole header: ports, seq and
  *    ack relative and absolute, data offset, the eight flag bits CWR ECE URG ACK PSH RST SYN FIN with
@@ -11,38 +13,41 @@
  *
  * Pure function of the model: no Node built-ins (the `synack ui` page may build it in the browser).
  */
+import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_HEADER_LENGTH, URG, flagNames, tcpOptionsLength, type TcpOptions } from '../wire/tcp.js';
+import { formatEndpoint, markWords } from './labels.js';
 import { layoutLadder, type LadderRow, type LayoutOptions } from './layout.js';
 import type { DiagramModel, DiagramSegment } from './model.js';
-import { MARK_WORDS, escapeXml, svgBody, svgStyleSheet, svgTitle } from './svg.js';
+import { escapeXml, svgBody, svgStyleSheet, svgTitle } from './svg.js';
 
 export interface HtmlOptions extends LayoutOptions {
   /** The page's <title> and heading (default: the model's title, else a description). */
   title?: string;
 }
 
-/** The flag bits as RFC 9293 §3.1 lays them out, most significant first. */
-export const FLAG_BITS: ReadonlyArray<readonly [string, number]> = [
-  ['CWR', 0x80],
-  ['ECE', 0x40],
-  ['URG', 0x20],
-  ['ACK', 0x10],
-  ['PSH', 0x08],
-  ['RST', 0x04],
-  ['SYN', 0x02],
-  ['FIN', 0x01],
-];
+/**
+ * The flag bits as RFC 9293 §3.1 lays them out, most significant first (CWR … FIN), with the wire
+ * module's values and names.
+ */
+export const FLAG_BITS: ReadonlyArray<readonly [string, number]> = [CWR, ECE, URG, ACK, PSH, RST, SYN, FIN].map(
+  (bit) => [flagNames(bit)[0]!, bit] as const,
+);
 
 /**
- * Bytes an option takes on the wire (RFC 9293 §3.2, RFC 7323, RFC 2018): undefined when the string
- * is not one the trace writes.
+ * The option strings back as the wire module's options (the inverse of src/wire/tcp.ts
+ * `formatOptions`, which wrote them); undefined when one is not a string it writes.
  */
-function optionBytes(o: string): number | undefined {
-  if (o.startsWith('MSS=')) return 4;
-  if (o.startsWith('WS=')) return 3;
-  if (o === 'SACK_PERM') return 2;
-  if (o.startsWith('TS=')) return 10;
-  if (o === 'NOP' || o === 'EOL') return 1;
-  return undefined;
+function parseOptionStrings(list: readonly string[]): TcpOptions | undefined {
+  const o: TcpOptions = {};
+  for (const s of list) {
+    let m: RegExpExecArray | null;
+    if ((m = /^MSS=(\d+)$/.exec(s)) !== null) o.mss = Number(m[1]);
+    else if ((m = /^WS=(\d+)$/.exec(s)) !== null) o.wscale = Number(m[1]);
+    else if (s === 'SACK_PERM') o.sackPermitted = true;
+    else if ((m = /^TS=(\d+)\/(\d+)$/.exec(s)) !== null) o.timestamp = { val: Number(m[1]), ecr: Number(m[2]) };
+    else if ((m = /^SACK=(\d+)-(\d+)$/.exec(s)) !== null) (o.sack ??= []).push([Number(m[1]), Number(m[2])]);
+    else return undefined;
+  }
+  return o;
 }
 
 /** What the page shows for one segment (computed here, so the page script only displays it). */
@@ -54,13 +59,19 @@ export interface HeaderView {
   srcPort: number;
   dstAddress: string;
   dstPort: number;
+  /** `address:port` of each end (labels.ts `formatEndpoint`), or the port alone when the address is unknown. */
+  source: string;
+  destination: string;
   seq: number;
   seqAbs: number;
   /** The ACK bit is set (else the ack field means nothing). */
   hasAck: boolean;
   ack: number;
   ackAbs: number;
-  /** In 32-bit words; `exact` false when worked out from the options (padding to 4 bytes). */
+  /**
+   * In 32-bit words; `exact` false when worked out from the options, laid out and padded as synack
+   * and Linux write them (src/wire/tcp.ts `tcpOptionsLength`).
+   */
   dataOffset: { words: number; bytes: number; exact: boolean } | undefined;
   flags: Array<{ name: string; bit: number; set: boolean }>;
   flagByte: number;
@@ -85,29 +96,22 @@ function endpointOf(model: DiagramModel, name: string): { address: string; port:
 
 /** The header fields of segment `i`, as the page shows them. */
 export function segmentHeader(model: DiagramModel, i: number): HeaderView {
-  const seg: DiagramSegment & { dataOffset?: unknown } = model.segments[i]!;
+  const seg: DiagramSegment = model.segments[i]!;
   const src = endpointOf(model, seg.from);
   const dst = endpointOf(model, seg.to);
   let flagByte = 0;
   for (const [name, bit] of FLAG_BITS) if (seg.flags.includes(name)) flagByte |= bit;
   let dataOffset: HeaderView['dataOffset'];
-  if (typeof seg.dataOffset === 'number') {
-    dataOffset = { words: seg.dataOffset, bytes: seg.dataOffset * 4, exact: true };
+  if (seg.dataOffset !== undefined) {
+    // A capture's own value (the model holds it in bytes, data offset × 4).
+    dataOffset = { words: seg.dataOffset / 4, bytes: seg.dataOffset, exact: true };
   } else {
-    // RFC 9293 §3.1: the header is 20 bytes plus the options, padded to a multiple of 4.
-    let bytes = 0;
-    let known = true;
-    const sackBlocks = seg.options.filter((o) => o.startsWith('SACK=')).length;
-    if (sackBlocks > 0) bytes += 2 + 8 * sackBlocks;
-    for (const o of seg.options) {
-      if (o.startsWith('SACK=')) continue;
-      const b = optionBytes(o);
-      if (b === undefined) known = false;
-      else bytes += b;
-    }
-    if (known) {
-      const words = 5 + Math.ceil(bytes / 4);
-      dataOffset = { words, bytes: words * 4, exact: false };
+    // RFC 9293 §3.1: the header is 20 bytes plus the options, padded to a multiple of 4. Options the
+    // trace does not write (an unknown kind) leave it unknown rather than guessed.
+    const options = parseOptionStrings(seg.options);
+    if (options !== undefined) {
+      const bytes = TCP_HEADER_LENGTH + tcpOptionsLength(options);
+      dataOffset = { words: bytes / 4, bytes, exact: false };
     }
   }
   return {
@@ -118,6 +122,8 @@ export function segmentHeader(model: DiagramModel, i: number): HeaderView {
     srcPort: src.port,
     dstAddress: dst.address,
     dstPort: dst.port,
+    source: src.address === '' ? String(src.port) : formatEndpoint(src.address, src.port),
+    destination: dst.address === '' ? String(dst.port) : formatEndpoint(dst.address, dst.port),
     seq: seg.seq,
     seqAbs: seg.seqAbs,
     hasAck: seg.flags.includes('ACK'),
@@ -130,7 +136,7 @@ export function segmentHeader(model: DiagramModel, i: number): HeaderView {
     win: seg.win,
     len: seg.len,
     options: [...seg.options],
-    marks: (seg.marks ?? []).map((m) => MARK_WORDS[m]),
+    marks: markWords(seg),
     dropped: seg.dropped,
     dropReason: seg.dropReason,
     t: seg.t,
@@ -148,9 +154,20 @@ export interface PageStep {
   states: Array<[number, number]>;
 }
 
-/** The data the page script reads: everything it shows, computed here. */
+/**
+ * The data the page script reads: everything it shows, computed here, and nothing it does not show.
+ * A long capture's ladder elides the middle of the data phase (layout.ts), so the page embeds only
+ * the segments the ladder draws: its size follows what is on screen, not the capture (300 000
+ * segments would otherwise embed hundreds of MB of JSON).
+ */
 export interface PageData {
+  /** The model with only the segments the ladder draws (`model.segments[k]` is segment `shown[k]`) and the notes of its steps. */
   model: DiagramModel;
+  /** Index in the full model (an arrow's `data-seg`) of each embedded segment, ascending. */
+  shown: number[];
+  /** Segments of the full model not embedded: the ones the ladder elides. */
+  elided: number;
+  /** Header of each embedded segment (`headers[k]` is of segment `shown[k]`; `index` says so too). */
   headers: HeaderView[];
   steps: PageStep[];
 }
@@ -219,6 +236,8 @@ function pageScript(): void {
     srcPort: number;
     dstAddress: string;
     dstPort: number;
+    source: string;
+    destination: string;
     seq: number;
     seqAbs: number;
     hasAck: boolean;
@@ -270,6 +289,9 @@ function pageScript(): void {
   const segEl = byId('segment');
   const notesEl = byId('notes');
   const steps = data.steps;
+  /** Only the segments the ladder draws are embedded: their headers by segment index. */
+  const headers = new Map<number, Header>();
+  for (const h of data.headers) headers.set(h.index, h);
   let cur = 0;
   let shown: number | null = null;
 
@@ -314,8 +336,12 @@ function pageScript(): void {
       segEl.append(el('p', 'No segment on this row. Point at an arrow to see its header.', 'hint'));
       return;
     }
+    const h = headers.get(i);
+    if (h === undefined) {
+      segEl.append(el('p', `Segment #${i + 1} is not on this page.`, 'hint'));
+      return;
+    }
     svg!.querySelector(`.seg[data-seg="${i}"]`)?.classList.add('shown');
-    const h = data.headers[i]!;
     const title = el('p');
     title.append(el('strong', `#${i + 1} ${h.from} → ${h.to}`));
     if (h.dropped) title.append(' ', el('span', `lost${h.dropReason ? ` (${h.dropReason})` : ''}`, 'lost'));
@@ -338,9 +364,8 @@ function pageScript(): void {
       tr.append(el('th', k), el('td', v));
       table.append(tr);
     };
-    const addr = (a: string, p: number): string => (a === '' ? String(p) : a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
-    row('source', addr(h.srcAddress, h.srcPort), 'src');
-    row('destination', addr(h.dstAddress, h.dstPort), 'dst');
+    row('source', h.source, 'src');
+    row('destination', h.destination, 'dst');
     row('ports', `${h.srcPort} → ${h.dstPort}`, 'ports');
     row('seq', `${h.seq} (relative)   ${h.seqAbs} (absolute)`, 'seq');
     row('ack', h.hasAck ? `${h.ack} (relative)   ${h.ackAbs} (absolute)` : `— (ACK bit clear; field ${h.ackAbs})`, 'ack');
@@ -348,7 +373,7 @@ function pageScript(): void {
       'data offset',
       h.dataOffset === undefined
         ? 'unknown'
-        : `${h.dataOffset.words} words = ${h.dataOffset.bytes} bytes${h.dataOffset.exact ? '' : ' (from the options)'}`,
+        : `${h.dataOffset.words} words = ${h.dataOffset.bytes} bytes${h.dataOffset.exact ? '' : ' (estimated from the options)'}`,
       'doff',
     );
     const flagNames = h.flags.filter((f) => f.set).map((f) => f.name);
@@ -445,15 +470,36 @@ export function pageSteps(rows: LadderRow[]): PageStep[] {
   return steps;
 }
 
+/**
+ * What the page embeds: the segments the ladder draws (`drawn`, indices into model.segments) with
+ * their headers, the steps, and the notes the steps show (a note is shown at the step of its instant).
+ */
+export function pageData(model: DiagramModel, rows: LadderRow[], drawn: number[]): PageData {
+  const shown = [...drawn].sort((a, b) => a - b);
+  const steps = pageSteps(rows);
+  const stepTimes = new Set(steps.map((s) => s.t));
+  return {
+    model: {
+      ...model,
+      segments: shown.map((i) => model.segments[i]!),
+      notes: model.notes.filter((n) => stepTimes.has(n.t)),
+    },
+    shown,
+    elided: model.segments.length - shown.length,
+    headers: shown.map((i) => segmentHeader(model, i)),
+    steps,
+  };
+}
+
 /** Render the model as one self-contained HTML page. Same model and options → same bytes. */
 export function renderHtml(model: DiagramModel, options: HtmlOptions = {}): string {
   const layout = layoutLadder(model, options);
   const title = options.title ?? svgTitle(model);
-  const data: PageData = {
-    model,
-    headers: model.segments.map((_, i) => segmentHeader(model, i)),
-    steps: pageSteps(layout.rows),
-  };
+  const data = pageData(model, layout.rows, layout.arrows.map((a) => a.seg));
+  const elided =
+    data.elided > 0
+      ? `<p class="hint" id="elided">${data.elided} of ${model.segments.length} segments elided: the ladder keeps the handshake, the start and end of the data phase, zero-window episodes and the close, and this page holds only those.</p>\n`
+      : '';
   const p = 'synack';
   const svg =
     `<svg xmlns="http://www.w3.org/2000/svg" class="${p}" viewBox="0 0 ${layout.width} ${layout.height}" width="${layout.width}" height="${layout.height}" ` +
@@ -478,7 +524,7 @@ export function renderHtml(model: DiagramModel, options: HtmlOptions = {}): stri
 <body>
 <header>
 <h1>${escapeXml(title)}</h1>
-${inferred}<div class="controls">
+${inferred}${elided}<div class="controls">
 <button id="first" type="button" title="first step (Home)">« First</button>
 <button id="back" type="button" title="one step back (←)">◀ Back</button>
 <button id="next" type="button" title="one step forward (→)">Next ▶</button>

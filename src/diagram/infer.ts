@@ -23,6 +23,15 @@
  *   with SYN,ACK was LISTEN (passive OPEN); one that answers a SYN with RST had no listener (CLOSED).
  *   A side first seen mid-connection (no SYN in the capture) is assumed ESTABLISHED at its first
  *   segment.
+ * - Where the capture misses part of the handshake, the state it implies is `assumed`: a side whose
+ *   first segment is a SYN,ACK answering a SYN not captured is SYN-RECEIVED at it; a side that
+ *   sends an ACK after its SYN had the peer's SYN,ACK (ESTABLISHED); a FIN sent or received from
+ *   LISTEN or SYN-SENT means the connection was synchronized first (ESTABLISHED).
+ * - A RST without ACK whose SEQ is the ACK of the peer's segment just before it answers an
+ *   unacceptable segment (<SEQ=SEG.ACK><CTL=RST>, §3.10.7.2–§3.10.7.4): from SYN-SENT or
+ *   SYN-RECEIVED it changes no state. A listener sent back to LISTEN by a RST that answers a SYN
+ *   again is SYN-RECEIVED again (§3.5 Figure 8, recovery from an old duplicate SYN).
+ * - An ACK of more than the peer had sent (an old duplicate) is not evidence of anything.
  * Times are capture times, so with a capture taken at one end a receipt is timed when the packet
  * passed the capture point, not when the far end processed it.
  *
@@ -33,6 +42,7 @@ import { formatAddress } from '../wire/address.js';
 import { ACK, FIN, RST, SYN, flagNames, formatOptions, parseTcp, type TcpOptions } from '../wire/tcp.js';
 import { seqGeq, seqGt, seqLt } from '../wire/seq.js';
 import type { CapturedPacket } from '../trace/capture.js';
+import { formatEndpoint } from './labels.js';
 import type {
   DiagramEndpoint,
   DiagramModel,
@@ -60,6 +70,13 @@ export interface CapturedSegment {
   /** Payload length (from the IP length, also when the record was cut by the snaplen). */
   len: number;
   options: TcpOptions;
+  /**
+   * Options the codec does not decode (TFO cookie, MPTCP, MD5/AO…) as `opt30(len 4)`, and a
+   * `malformed options (…)` entry when the option list could not be parsed; absent when none.
+   */
+  otherOptions?: string[];
+  /** The TCP header length in bytes (data offset × 4), as captured. */
+  dataOffset: number;
   /** The record held less than the packet (snaplen). */
   truncated: boolean;
 }
@@ -98,7 +115,7 @@ export interface ExtractResult {
 
 /** Endpoint name as `draw` shows it: `address:port`, IPv6 in brackets. */
 export function endpointName(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  return formatEndpoint(address, port);
 }
 
 /** The TCP segments of captured IP packets (non-TCP packets and fragments are counted, not kept). */
@@ -111,13 +128,26 @@ export function extractTcp(packets: CapturedPacket[]): ExtractResult {
   for (const p of packets) {
     let bytes = p.bytes;
     if (p.truncated) {
-      // Cut by the snaplen: lay the captured prefix into a buffer of the original length so that the
-      // IP codec's length checks pass; only payload bytes (never looked at) are made up.
-      const whole = new Uint8Array(p.origLength);
-      whole.set(bytes);
-      bytes = whole;
+      // Cut by the snaplen: lay the captured prefix into a buffer of the IP packet's length so that
+      // the IP codec's length checks pass; only payload bytes (never looked at) are made up. The
+      // length is the IP header's own (at most 65535 + 40), never the record's original length,
+      // which a corrupt file may put at 4 GiB.
+      const v4 = bytes[0]! >>> 4 === 4;
+      if (bytes.length < (v4 ? 4 : 6)) {
+        skip('IP header not captured (snaplen)');
+        continue;
+      }
+      const ipLength = v4 ? (bytes[2]! << 8) | bytes[3]! : 40 + ((bytes[4]! << 8) | bytes[5]!);
+      const length = Math.min(p.origLength, ipLength);
+      if (length > bytes.length) {
+        const whole = new Uint8Array(length);
+        whole.set(bytes);
+        bytes = whole;
+      }
     }
-    const ip = parseIpPacket(bytes);
+    // IPv4 header checksums are not verified either: a capture at a host with checksum offload sees
+    // that host's packets before the NIC fills the checksum in (zero or garbage).
+    const ip = parseIpPacket(bytes, false);
     if (typeof ip === 'string') {
       skip(ip === 'ipv4-fragment' || ip === 'ipv6-fragment' ? 'IP fragment' : `bad IP packet (${ip})`);
       continue;
@@ -133,12 +163,24 @@ export function extractTcp(packets: CapturedPacket[]): ExtractResult {
       continue;
     }
     // Checksums are not verified: a capture at the sender sees them before offload fills them in.
-    const tcp = parseTcp(bytes.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength), 0, false);
+    const raw = bytes.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength);
+    let tcp = parseTcp(raw, 0, false);
+    const other = headerLength > 20 ? otherOptions(raw, headerLength) : [];
+    if (tcp === 'tcp-bad-options') {
+      // A stack drops such a segment; an analyser draws it, with its options marked malformed. The
+      // fixed header is read from a copy whose data offset says "no options".
+      const bare = new Uint8Array(20 + raw.length - headerLength);
+      bare.set(raw.subarray(0, 20));
+      bare.set(raw.subarray(headerLength), 20);
+      bare[12] = (5 << 4) | (bare[12]! & 0x0f);
+      tcp = parseTcp(bare, 0, false);
+      if (!other.some((o) => o.startsWith('malformed'))) other.push('malformed options');
+    }
     if (typeof tcp === 'string') {
       skip(`bad TCP header (${tcp})`);
       continue;
     }
-    segments.push({
+    const seg: CapturedSegment = {
       index: p.index,
       t: p.t,
       src: formatAddress(ip.src),
@@ -151,10 +193,54 @@ export function extractTcp(packets: CapturedPacket[]): ExtractResult {
       window: tcp.window,
       len: tcp.payload.length,
       options: tcp.options,
+      dataOffset: headerLength,
       truncated: p.truncated,
-    });
+    };
+    if (other.length > 0) seg.otherOptions = other;
+    segments.push(seg);
   }
   return { segments, skipped };
+}
+
+/** Option kinds the TCP codec decodes, and their lengths (SACK: 2 + 8 per block, 1 to 4 blocks). */
+const KNOWN_OPTIONS: Record<number, { name: string; ok: (len: number) => boolean }> = {
+  2: { name: 'MSS', ok: (len) => len === 4 },
+  3: { name: 'WS', ok: (len) => len === 3 },
+  4: { name: 'SACK_PERM', ok: (len) => len === 2 },
+  5: { name: 'SACK', ok: (len) => len >= 10 && len <= 34 && (len - 2) % 8 === 0 },
+  8: { name: 'TS', ok: (len) => len === 10 },
+};
+
+/**
+ * What `parseTcp` leaves out of a header's options: the kinds it does not decode, as
+ * `opt30(len 4)` (RFC 9293 §3.2: every kind but EOL and NOP has a length byte, so they can be
+ * stepped over), and why the list is malformed, when it is. Only the kind/length structure is
+ * walked here; the values are the codec's business.
+ */
+function otherOptions(tcp: Uint8Array, headerLength: number): string[] {
+  const out: string[] = [];
+  for (let i = 20; i < headerLength; ) {
+    const kind = tcp[i]!;
+    if (kind === 0) break; // EOL: the rest is padding
+    if (kind === 1) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= headerLength) {
+      out.push(`malformed options (option ${kind} has no length byte)`);
+      break;
+    }
+    const len = tcp[i + 1]!;
+    if (len < 2 || i + len > headerLength) {
+      out.push(`malformed options (option ${kind} length ${len} ${len < 2 ? 'is below 2' : 'runs past the header'})`);
+      break;
+    }
+    const known = KNOWN_OPTIONS[kind];
+    if (known === undefined) out.push(`opt${kind}(len ${len})`);
+    else if (!known.ok(len)) out.push(`malformed options (${known.name} with length ${len})`);
+    i += len;
+  }
+  return out;
 }
 
 interface StreamBuild {
@@ -294,7 +380,7 @@ function analyse(segs: CapturedSegment[], sideOf: (s: CapturedSegment) => 0 | 1)
       ((s.seq + s.len) >>> 0) === ((rev.lastAck + rev.lastWin) >>> 0)) {
       marks.push('window-full');
     }
-    // A SYN,ACK after our own SYN is a simultaneous open (RFC 9293 §3.5 Figure 8), not a retransmission.
+    // A SYN,ACK after our own SYN is a simultaneous open (RFC 9293 §3.5 Figure 7), not a retransmission.
     const simultaneousSynAck = (s.flags & (SYN | ACK)) === (SYN | ACK) && fwd.bareSyn && !fwd.synAckSent;
     if (!probe && !keepAliveShape && consumed > 0 && fwd.nextSeq !== undefined && (s.flags & RST) === 0 && !simultaneousSynAck) {
       if (seqGt(fwd.nextSeq, s.seq)) {
@@ -341,7 +427,21 @@ function analyse(segs: CapturedSegment[], sideOf: (s: CapturedSegment) => 0 | 1)
 // ---------------------------------------------------------------------------------------------
 // State inference.
 
-type EventKind = 'sendSyn' | 'sendFin' | 'sendRst' | 'recvSyn' | 'recvAckOfSyn' | 'recvFin' | 'recvAckOfFin' | 'recvRst';
+type EventKind =
+  | 'sendSyn'
+  | 'sendFin'
+  | 'sendRst'
+  | 'recvSyn'
+  | 'recvAckOfSyn'
+  | 'recvFin'
+  | 'recvAckOfFin'
+  | 'recvRst'
+  /** x's first segment is a SYN,ACK answering a SYN the capture does not hold. */
+  | 'sendSynAckUnseenSyn'
+  /** x's first segment after its SYN that has ACK and no SYN/RST: it had the peer's SYN,ACK. */
+  | 'sendFirstAck'
+  /** x sends a SYN,ACK after a RST: the SYN it answers was received again (RFC 9293 §3.5 Figure 8). */
+  | 'recvSynAgain';
 
 interface StateEvent {
   kind: EventKind;
@@ -402,6 +502,44 @@ export function inferStream(
     if (has(i, FIN) && finSeq[d] === undefined) finSeq[d] = (s.seq + s.len + (has(i, SYN) ? 1 : 0)) >>> 0;
   }
 
+  // For each side and segment index, the side's last segment before it that carries an ACK which
+  // could be its RCV.NXT: one acknowledging more than the peer had sent (an old duplicate from an
+  // earlier incarnation, RFC 9293 §3.5 Figures 8–11) is not. Used to judge a RST's acceptability.
+  // `sane[i]`: segment i's ACK does not acknowledge more than the peer had sent by then.
+  // `sentEndBefore[d][i]`: the end of what side d had sent before segment i (NaN: nothing yet).
+  // `peerBefore[i]`: the last segment before i from the other side (-1: none).
+  const lastAckBefore = [new Int32Array(n), new Int32Array(n)] as const;
+  const sentEndBefore = [new Float64Array(n), new Float64Array(n)] as const;
+  const sane = new Uint8Array(n);
+  const peerBefore = new Int32Array(n);
+  {
+    const sentEnd: Array<number | undefined> = [undefined, undefined];
+    const last = [-1, -1];
+    const lastSeg = [-1, -1];
+    for (let i = 0; i < n; i++) {
+      peerBefore[i] = lastSeg[1 - from[i]!]!;
+      lastSeg[from[i]!] = i;
+      lastAckBefore[0][i] = last[0]!;
+      lastAckBefore[1][i] = last[1]!;
+      sentEndBefore[0][i] = sentEnd[0] ?? NaN;
+      sentEndBefore[1][i] = sentEnd[1] ?? NaN;
+      const s = segs[i]!;
+      const d = from[i]!;
+      const peerEnd = sentEnd[1 - d];
+      if (has(i, ACK) && (peerEnd === undefined || !seqGt(s.ack, peerEnd))) {
+        sane[i] = 1;
+        last[d] = i;
+      }
+      if (!has(i, RST)) {
+        const end = (s.seq + s.len + (has(i, SYN) ? 1 : 0) + (has(i, FIN) ? 1 : 0)) >>> 0;
+        if (sentEnd[d] === undefined || seqGt(end, sentEnd[d]!)) sentEnd[d] = end;
+      }
+    }
+  }
+
+  /** Segment i acknowledges `v` (and nothing the peer never sent: not an old duplicate). */
+  const acksSane = (i: number, v: number): boolean => sane[i] === 1 && acks(i, v);
+
   const events: StateEvent[][] = [[], []];
   for (const x of [0, 1] as const) {
     const y = (1 - x) as 0 | 1;
@@ -412,6 +550,47 @@ export function inferStream(
     const firstFin = segs.findIndex((_, i) => from[i] === x && has(i, FIN) && !has(i, RST));
     if (firstFin >= 0) ev.push({ kind: 'sendFin', pos: firstFin, phase: 0, cause: firstFin, step: 0 });
     for (let i = 0; i < n; i++) if (from[i] === x && has(i, RST)) ev.push({ kind: 'sendRst', pos: i, phase: 0, cause: i, step: 0 });
+    const firstSent = segs.findIndex((_, i) => from[i] === x);
+    if (firstSent >= 0 && has(firstSent, SYN) && has(firstSent, ACK) && isn[y] === undefined) {
+      ev.push({ kind: 'sendSynAckUnseenSyn', pos: firstSent, phase: 0, cause: firstSent, step: 0 });
+    }
+    if (firstSyn >= 0) {
+      const ackAfterSyn = segs.findIndex((_, i) => i > firstSyn && from[i] === x && has(i, ACK) && !has(i, SYN) && !has(i, RST));
+      if (ackAfterSyn >= 0) ev.push({ kind: 'sendFirstAck', pos: ackAfterSyn, phase: 0, cause: ackAfterSyn, step: 0 });
+    }
+    // A SYN,ACK x sends after a RST from y: x, back in LISTEN, got a SYN again (the state machine
+    // only acts on it in LISTEN). Timed at the last copy of y's SYN after the RST, else just before
+    // the SYN,ACK; caused by the SYN it acknowledges.
+    {
+      let nextSynAck = -1;
+      const nextSynAckAfter = new Array<number>(n);
+      for (let i = n - 1; i >= 0; i--) {
+        nextSynAckAfter[i] = nextSynAck;
+        if (from[i] === x && has(i, SYN) && has(i, ACK)) nextSynAck = i;
+      }
+      // y's bare SYNs before the scan point: the latest one, and the latest for each SEQ+1.
+      const synByNext = new Map<number, number>();
+      let lastBareSyn = -1;
+      let scanned = 0;
+      let lastRst = -1;
+      for (let i = 0; i < n; i++) {
+        if (from[i] !== y || !has(i, RST)) continue;
+        const k = nextSynAckAfter[i]!;
+        if (k < 0) break;
+        if (lastRst >= 0 && nextSynAckAfter[lastRst] === k) continue; // one event per SYN,ACK
+        lastRst = i;
+        for (; scanned < k; scanned++) {
+          if (from[scanned] === y && isBareSyn(segs[scanned]!)) {
+            synByNext.set((segs[scanned]!.seq + 1) >>> 0, scanned);
+            lastBareSyn = scanned;
+          }
+        }
+        const pos = lastBareSyn > i ? lastBareSyn : -1;
+        const cause = synByNext.get(segs[k]!.ack) ?? pos;
+        if (cause < 0) continue;
+        ev.push(pos >= 0 ? { kind: 'recvSynAgain', pos, phase: 1, cause, step: 1.5 } : { kind: 'recvSynAgain', pos: k, phase: 0, cause, step: 1.5 });
+      }
+    }
 
     // Receipt of the peer's SYN / FIN, shown by x acknowledging it.
     const receipt = (kind: 'recvSyn' | 'recvFin', flag: number, value: number | undefined, step: number): void => {
@@ -419,7 +598,7 @@ export function inferStream(
       const need = (value + 1) >>> 0;
       const firstCopy = segs.findIndex((_, i) => from[i] === y && has(i, flag));
       if (firstCopy < 0) return;
-      const ackAt = segs.findIndex((_, i) => i > firstCopy && from[i] === x && acks(i, need));
+      const ackAt = segs.findIndex((_, i) => i > firstCopy && from[i] === x && acksSane(i, need));
       if (ackAt < 0) return;
       // A SYN,ACK answers a bare SYN (simultaneous open included); a plain ACK answers a SYN,ACK.
       const answers = (i: number): boolean =>
@@ -449,10 +628,14 @@ export function inferStream(
       }
       if (first < 0) return;
       const after = Math.max(first, lastRetransmission);
-      const at = segs.findIndex((_, i) => i > after && from[i] === y && !has(i, RST) && acks(i, need));
+      const at = segs.findIndex((_, i) => i > after && from[i] === y && !has(i, RST) && acksSane(i, need));
       if (at >= 0) ev.push({ kind, pos: at, phase: 1, cause: at, step });
     };
-    ackReceipt('recvAckOfSyn', isn[x], (i) => has(i, SYN), (i) => (has(i, ACK) ? 'SYN,ACK' : 'SYN'), 2);
+    // The ACK must cover the SYN x sent: an active opener's ISN (its SYN copies share it), but a
+    // listener's *last* SYN,ACK (one sent again after a RST may carry a new ISN, §3.5 Figure 8).
+    let synSeq = isn[x];
+    if (firstSyn < 0) for (let i = 0; i < n; i++) if (from[i] === x && has(i, SYN)) synSeq = segs[i]!.seq;
+    ackReceipt('recvAckOfSyn', synSeq, (i) => has(i, SYN), (i) => (has(i, ACK) ? 'SYN,ACK' : 'SYN'), 2);
     ackReceipt('recvAckOfFin', finSeq[x], (i) => has(i, FIN) && !has(i, RST), () => 'FIN', 2.5);
 
     for (let i = 0; i < n; i++) if (from[i] === y && has(i, RST)) ev.push({ kind: 'recvRst', pos: i, phase: 1, cause: i, step: 0 });
@@ -485,7 +668,7 @@ export function inferStream(
     if (sendSyn !== undefined && (recvSyn === undefined || sendSyn.pos <= recvSyn.pos)) {
       state = 'CLOSED';
       initialCause = 'inferred: it opens with a SYN, so it did an active OPEN from CLOSED';
-    } else if (firstSent >= 0 && has(firstSent, SYN) && has(firstSent, ACK)) {
+    } else if (firstSent >= 0 && has(firstSent, SYN) && has(firstSent, ACK) && isn[y] !== undefined) {
       state = 'LISTEN';
       initialCause = 'inferred: it answers a SYN with SYN,ACK, so it was listening (passive OPEN)';
     } else if (firstSent >= 0 && has(firstSent, RST) && isn[y] !== undefined && acks(firstSent, (isn[y]! + 1) >>> 0)) {
@@ -500,10 +683,17 @@ export function inferStream(
       if (assumed) st.assumed = true;
       out.push(st);
     };
-    /** A synchronized state is needed: from 'unknown', assume the connection was ESTABLISHED. */
+    /**
+     * A synchronized state is needed (a FIN is sent or received): from 'unknown', assume the
+     * connection was ESTABLISHED; from LISTEN or SYN-SENT too, since a FIN is only sent in a
+     * synchronized state (RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB, sending nothing) and
+     * only processed in one (§3.10.7.4) — the end of the handshake is missing from the capture.
+     */
     const assumeSynchronized = (e: StateEvent): void => {
       if (now() === 'unknown') {
         go('ESTABLISHED', e, 'assumed: the capture starts after the handshake (first segment without SYN)', FIG5, true);
+      } else if ((now() === 'LISTEN' || now() === 'SYN-SENT') && !has(e.cause, SYN)) {
+        go('ESTABLISHED', e, `assumed: a FIN is only exchanged in a synchronized state; the end of the handshake is not in the capture`, `${FIG5}, §3.10.4, §3.10.7.4`, true);
       }
     };
     /** The current state (a function: `go` changes it behind the type checker's back). */
@@ -526,14 +716,34 @@ export function inferStream(
         case 'sendSyn':
           if (now() === 'CLOSED' || now() === 'unknown') go('SYN-SENT', e, `sent SYN (seq ${rel(x, segs[c]!.seq)})`, `${FIG5}, §3.10.1`);
           break;
+        case 'sendSynAckUnseenSyn':
+          if (now() === 'unknown') {
+            go('SYN-RECEIVED', e, `assumed: it sends ${describe(c)}, so it had received a SYN that is not in the capture`, `${FIG5}, §3.10.7.2`, true);
+          }
+          break;
+        case 'sendFirstAck':
+          // Only a synchronized side acknowledges without SYN (§3.10.7.3: SYN-SENT answers a SYN,ACK
+          // with an ACK and is ESTABLISHED): the SYN,ACK it answers is missing from the capture.
+          if (now() === 'SYN-SENT') {
+            go('ESTABLISHED', e, `assumed: it sends ${describe(c)} after its SYN, so it had received a SYN,ACK that is not in the capture`, `${FIG5}, §3.10.7.3`, true);
+          }
+          break;
+        case 'recvSynAgain':
+          // RFC 9293 §3.5 Figure 8 (recovery from an old duplicate SYN): back in LISTEN after a RST,
+          // the listener receives the (delayed) real SYN and answers it again.
+          if (now() === 'LISTEN') go('SYN-RECEIVED', e, `received ${describe(c)} again → sent SYN,ACK`, `${FIG5}, §3.5 Figure 8, §3.10.7.2`);
+          break;
         case 'recvSyn': {
           const synAck = has(c, ACK);
           if (now() === 'LISTEN' && !synAck) {
             go('SYN-RECEIVED', e, `received ${describe(c)} → sent SYN,ACK`, `${FIG5}, §3.10.7.2`);
           } else if (now() === 'SYN-SENT' && !synAck) {
-            go('SYN-RECEIVED', e, `received ${describe(c)} while in SYN-SENT (simultaneous open) → sent SYN,ACK`, `${FIG5}, §3.5 Figure 8, §3.10.7.3`);
+            go('SYN-RECEIVED', e, `received ${describe(c)} while in SYN-SENT (simultaneous open) → sent SYN,ACK`, `${FIG5}, §3.5 Figure 7, §3.10.7.3`);
           } else if (now() === 'SYN-SENT' && isn[x] !== undefined && acks(c, (isn[x]! + 1) >>> 0)) {
             go('ESTABLISHED', e, `received ${describe(c)} → sent ACK`, `${FIG5}, §3.10.7.3`);
+          } else if (now() === 'unknown' && synAck && isn[x] === undefined) {
+            // Its own SYN is not in the capture, but the SYN,ACK answers one: it was in SYN-SENT.
+            go('ESTABLISHED', e, `assumed: received ${describe(c)} → sent ACK (its own SYN is not in the capture)`, `${FIG5}, §3.10.7.3`, true);
           }
           break;
         }
@@ -542,6 +752,9 @@ export function inferStream(
             go('ESTABLISHED', e, `received ${describe(c)} → sent ACK`, `${FIG5}, §3.10.7.3`);
           } else if (now() === 'SYN-RECEIVED') {
             go('ESTABLISHED', e, `received ${describe(c)}: the ACK of our SYN`, `${FIG5}, §3.10.7.4`);
+          } else if (now() === 'LISTEN') {
+            // The ACK of a SYN,ACK it sent, without the SYN it answered being seen to arrive.
+            go('ESTABLISHED', e, `assumed: received ${describe(c)}: the ACK of our SYN (the SYN we answered is not in the capture)`, `${FIG5}, §3.10.7.4`, true);
           }
           break;
         case 'sendFin':
@@ -574,6 +787,10 @@ export function inferStream(
           }
           break;
         case 'sendRst':
+          // RFC 9293 §3.10.7.2–§3.10.7.4: in LISTEN, SYN-SENT and SYN-RECEIVED an unacceptable ACK
+          // is answered with <SEQ=SEG.ACK><CTL=RST> and the state is kept (the old-duplicate-SYN
+          // recovery of §3.5 Figure 8 relies on it).
+          if ((now() === 'SYN-SENT' || now() === 'SYN-RECEIVED') && isRstReply(segs, peerBefore, c)) break;
           if (now() !== 'CLOSED' && now() !== 'LISTEN' && now() !== 'TIME-WAIT') {
             go('CLOSED', e, `sent RST ${describe(c)}: connection aborted`, `RFC 9293 §3.10.5 (ABORT: snd RST, delete TCB)`);
           }
@@ -583,9 +800,9 @@ export function inferStream(
             if (isn[x] !== undefined && acks(c, (isn[x]! + 1) >>> 0)) {
               go('CLOSED', e, `received ${describe(c)} acknowledging our SYN: connection refused`, 'RFC 9293 §3.10.7.3 (SYN-SENT: RST with an acceptable ACK)');
             }
-          } else if (now() === 'SYN-RECEIVED' && !ev.some((v) => v.kind === 'sendSyn')) {
+          } else if (now() === 'SYN-RECEIVED' && sendSyn === undefined && rstAcceptable(segs, lastAckBefore[x]!, sentEndBefore[y]!, c)) {
             go('LISTEN', e, `received ${describe(c)}: back to LISTEN`, 'RFC 9293 §3.10.7.4 (SYN-RECEIVED from a passive OPEN: rcv RST → LISTEN)');
-          } else if (now() !== 'CLOSED' && now() !== 'LISTEN' && rstAcceptable(segs, from, x, c)) {
+          } else if (now() !== 'CLOSED' && now() !== 'LISTEN' && rstAcceptable(segs, lastAckBefore[x]!, sentEndBefore[y]!, c)) {
             go('CLOSED', e, `received ${describe(c)}: connection reset`, `RFC 9293 §3.10.7.4 (rcv RST in ${now() === 'unknown' ? 'a synchronized state' : state})`);
           }
           break;
@@ -631,10 +848,11 @@ export function inferStream(
       ack: has(i, ACK) ? rel((1 - d) as 0 | 1, s.ack) : 0,
       len: s.len,
       win: s.window,
-      options: formatOptions(s.options),
+      options: s.otherOptions === undefined ? formatOptions(s.options) : [...formatOptions(s.options), ...s.otherOptions],
       dropped: false,
       seqAbs: s.seq,
       ackAbs: s.ack,
+      dataOffset: s.dataOffset,
     };
     if (marks[i]!.length > 0) seg.marks = marks[i];
     items.push({ key: i * 3 + 1, sub: 0, apply: (o) => void (seg.order = o) });
@@ -671,21 +889,32 @@ export function inferStream(
 }
 
 /**
+ * A RST that answers an unacceptable segment (RFC 9293 §3.10.7.2–§3.10.7.4: `<SEQ=SEG.ACK><CTL=RST>`):
+ * no ACK bit, and its sequence number is the acknowledgment number of the peer's segment just before it.
+ */
+function isRstReply(segs: CapturedSegment[], peerBefore: Int32Array, c: number): boolean {
+  const rst = segs[c]!;
+  const i = peerBefore[c]!;
+  return (rst.flags & ACK) === 0 && i >= 0 && (segs[i]!.flags & ACK) !== 0 && segs[i]!.ack === rst.seq;
+}
+
+/**
  * RFC 9293 §3.10.7.4 first check: in a synchronized state a RST is acceptable when its sequence
  * number is in the receive window. The receiver's window is what it last acknowledged and
- * advertised; with nothing from it, the RST is taken as acceptable.
+ * advertised; with nothing from it, the RST is taken as acceptable unless it lies beyond what its sender had
+ * sent. `lastAckBefore[c]` is the receiver's last segment before `c` whose ACK could be its RCV.NXT,
+ * `senderEndBefore[c]` the end of what the RST's sender had sent (see `inferStream`).
  */
-function rstAcceptable(segs: CapturedSegment[], from: Array<0 | 1>, x: 0 | 1, c: number): boolean {
-  let lastAck: number | undefined;
-  let win = 0;
-  for (let i = c - 1; i >= 0; i--) {
-    if (from[i] === x && (segs[i]!.flags & ACK) !== 0) {
-      lastAck = segs[i]!.ack;
-      win = segs[i]!.window;
-      break;
-    }
+function rstAcceptable(segs: CapturedSegment[], lastAckBefore: Int32Array, senderEndBefore: Float64Array, c: number): boolean {
+  const i = lastAckBefore[c]!;
+  if (i < 0) {
+    // Nothing shows the receiver's window: a RST beyond anything its sender had sent answers an
+    // old duplicate (its SEQ is that segment's ACK, §3.10.7.4) and is not for this connection.
+    const end = senderEndBefore[c]!;
+    return Number.isNaN(end) || !seqGt(segs[c]!.seq, end);
   }
-  if (lastAck === undefined) return true;
+  const lastAck = segs[i]!.ack;
+  const win = segs[i]!.window;
   const seq = segs[c]!.seq;
   // The window field may be scaled (up to 2^14); be generous rather than miss a reset.
   return seqGeq(seq, lastAck) && seqLt(seq, (lastAck + Math.max(1, win) * 16384 + 1) >>> 0);

@@ -10,6 +10,7 @@
  *
  * Pure function of the model: no Node built-ins (the browser page uses it).
  */
+import { optionsLabel, segmentLabel } from './labels.js';
 import type { DiagramModel, DiagramSegment, DiagramState } from './model.js';
 import { hiddenSegments } from './text.js';
 
@@ -89,26 +90,6 @@ export const BREAK_S = 0.5;
 const STATE_CHARS = 12;
 const MIN_SPAN = 480;
 const MAX_SPAN = 760;
-
-/** The label on the arrow, as text.ts writes it: `SYN,ACK seq=0 ack=1 len=5 win=65535`. */
-export function segmentLabel(seg: DiagramSegment): string {
-  let s = seg.flags.join(',');
-  s += `${seg.flags.length > 0 ? ' ' : ''}seq=${seg.seq}`;
-  if (seg.flags.includes('ACK')) s += ` ack=${seg.ack}`;
-  if (seg.len > 0) s += ` len=${seg.len}`;
-  s += ` win=${seg.win}`;
-  return s;
-}
-
-/** The options as text.ts writes them: `[MSS=1460,SACK_PERM]`, or '' when there are none. */
-export function optionsLabel(seg: DiagramSegment): string {
-  return seg.options.length > 0 ? `[${seg.options.join(',')}]` : '';
-}
-
-/** `10.0.0.1:80`, `[fd00::1]:80`. */
-export function formatAddress(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 type Event =
   | { kind: 'arrive'; t: number; key: number; side: number; seg: number }
@@ -297,7 +278,7 @@ export function layoutLadder(model: DiagramModel, options: LayoutOptions = {}): 
             last.states[e.side] === undefined));
       const r = joins ? last : newRow(e.t);
       r.arrivals[e.side]!.push(e.seg);
-      arriveRow.set(e.seg, rows.indexOf(r));
+      arriveRow.set(e.seg, rows.length - 1); // r is the last row (not rows.indexOf: linear per arrival)
       continue;
     }
     const usable = last !== undefined && last.elided === undefined && last.t === e.t;

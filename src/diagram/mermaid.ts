@@ -6,9 +6,9 @@
  *
  * Pure function of the model: no Node built-ins.
  */
-import { formatAddress, layoutLadder, optionsLabel, segmentLabel, type LayoutOptions } from './layout.js';
+import { formatEndpoint, markWords, optionsLabel, segmentLabel } from './labels.js';
+import { layoutLadder, type LayoutOptions } from './layout.js';
 import type { DiagramModel } from './model.js';
-import { MARK_WORDS } from './svg.js';
 
 export interface MermaidOptions extends Pick<LayoutOptions, 'maxSegments' | 'keepHead' | 'keepTail'> {
   /** Put the options on each message too (default true). */
@@ -67,7 +67,7 @@ export function renderMermaid(model: DiagramModel, options: MermaidOptions = {})
     lines.push(`    participant ${id} as ${escapeMermaid(alias)}`);
   };
   for (const ep of sides) {
-    const addr = ep.address === '' ? '' : formatAddress(ep.address, ep.port);
+    const addr = ep.address === '' ? '' : formatEndpoint(ep.address, ep.port);
     participant(ep.name, addr === '' || addr === ep.name ? ep.name : `${ep.name} ${addr}`);
   }
   // A segment to or from someone who is not one of the two sides (a capture with strays).
@@ -97,7 +97,7 @@ export function renderMermaid(model: DiagramModel, options: MermaidOptions = {})
       let label = segmentLabel(seg);
       const opts = optionsLabel(seg);
       if (withOptions && opts !== '') label += ` ${opts}`;
-      const marks = (seg.marks ?? []).map((m) => MARK_WORDS[m]);
+      const marks = markWords(seg);
       if (marks.length > 0) label += ` (${marks.join(', ')})`;
       if (seg.dropped) label += ' — lost';
       // `-x`: a line ending in a cross, Mermaid's own picture of a message that never arrives.

@@ -83,6 +83,8 @@ export interface DiagramSegment {
   order?: number;
   /** Analysis marks (retransmission, dup ACK, out-of-order, zero window…); absent when none. */
   marks?: SegmentMark[];
+  /** The TCP header length in bytes (data offset × 4), when known exactly (from a capture). */
+  dataOffset?: number;
 }
 
 /** Something worth showing beside the ladder: a retransmission, a timer, a challenge ACK. */

@@ -9,9 +9,10 @@
  *
  * Pure function of the model: no Node built-ins (the browser page uses it).
  */
-import { BREAK_S, formatAddress, layoutLadder, optionsLabel, segmentLabel, sideOf } from './layout.js';
+import { formatEndpoint, markWords, optionsLabel, segmentLabel } from './labels.js';
+import { BREAK_S, layoutLadder, sideOf } from './layout.js';
 import type { LadderArrow, LadderLayout, LayoutOptions } from './layout.js';
-import type { DiagramModel, DiagramSegment, DiagramState, DiagramStateName, SegmentMark } from './model.js';
+import type { DiagramModel, DiagramSegment, DiagramState, DiagramStateName } from './model.js';
 
 export type { LadderArrow, LadderLayout, LadderRow, LayoutOptions } from './layout.js';
 export { layoutLadder } from './layout.js';
@@ -43,20 +44,6 @@ function n(v: number): string {
   return r === 0 ? '0' : String(r);
 }
 
-/** Words for the analysis marks (Wireshark's, lower case). */
-export const MARK_WORDS: Record<SegmentMark, string> = {
-  retransmission: 'retransmission',
-  'spurious-retransmission': 'spurious retransmission',
-  'dup-ack': 'dup ACK',
-  'out-of-order': 'out of order',
-  'zero-window': 'zero window',
-  'zero-window-probe': 'zero-window probe',
-  'window-update': 'window update',
-  'window-full': 'window full',
-  'keep-alive': 'keep-alive',
-  'lost-segment': 'previous segment lost',
-};
-
 /** Colour class of an arrow: the most telling of its control flags. */
 export function flagClass(seg: DiagramSegment): string {
   if (seg.flags.includes('RST')) return 'rst';
@@ -77,7 +64,7 @@ function truncate(s: string, max: number): string {
 export function fullLabel(model: DiagramModel, i: number): string {
   const seg = model.segments[i]!;
   const opts = optionsLabel(seg);
-  const marks = (seg.marks ?? []).map((m) => MARK_WORDS[m]);
+  const marks = markWords(seg);
   let s = `${seg.from} → ${seg.to}: ${segmentLabel(seg)}${opts ? ` ${opts}` : ''}`;
   if (marks.length > 0) s += ` (${marks.join(', ')})`;
   if (seg.dropped) s += ` — lost${seg.dropReason ? ` (${seg.dropReason})` : ''}`;
@@ -198,7 +185,7 @@ function arrowSvg(model: DiagramModel, l: LadderLayout, a: LadderArrow, focusabl
   const ly = seg.dropped ? a.y1 + drop * 0.5 : a.y1 + Math.min(drop * LABEL_AT, l.rowHeight * 0.5);
   const f = seg.dropped ? 0.5 : drop > 0 ? (ly - a.y1) / drop : LABEL_AT;
   let lx = a.x1 + (a.x2 - a.x1) * f;
-  const markText = marks.map((m) => MARK_WORDS[m]).join(', ');
+  const markText = markWords(seg).join(', ');
   const opts = optionsLabel(seg);
   const below: string[] = [];
   let belowLen = 0;
@@ -244,7 +231,7 @@ function header(model: DiagramModel, l: LadderLayout): string {
   }
   const base = hasTitle ? Math.round(fs * 1.8) : 0;
   model.endpoints.slice(0, 2).forEach((ep, side) => {
-    const addr = ep.address === '' ? '' : formatAddress(ep.address, ep.port);
+    const addr = ep.address === '' ? '' : formatEndpoint(ep.address, ep.port);
     const x = l.x[side]!;
     const anchor = 'middle';
     out += `<text class="name" x="${n(x)}" y="${n(base + fs * 1.3)}" text-anchor="${anchor}">${escapeXml(ep.name)}</text>`;
@@ -265,7 +252,7 @@ export function svgTitle(model: DiagramModel): string {
   if (model.title !== undefined && model.title !== '') return model.title;
   const who = model.endpoints
     .slice(0, 2)
-    .map((e) => (e.address === '' || formatAddress(e.address, e.port) === e.name ? e.name : `${e.name} ${formatAddress(e.address, e.port)}`));
+    .map((e) => (e.address === '' || formatEndpoint(e.address, e.port) === e.name ? e.name : `${e.name} ${formatEndpoint(e.address, e.port)}`));
   return `TCP ladder diagram: ${who.join(' ↔ ')}`;
 }
 

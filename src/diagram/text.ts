@@ -1,22 +1,25 @@
 /**
  * The ladder diagram as terminal text: the textbook picture of the handshake and the close, drawn
  * from a real run. One row per instant; each side's column shows its state when it changes and a
- * lifeline otherwise; arrows carry the segment's flags, relative seq/ack, length, window and options.
+ * lifeline otherwise; arrows carry the segment's flags, relative seq/ack, length, window, analysis
+ * marks (what `draw` inferred: retransmission, dup ACK, out of order, zero window…) and options.
  *
  *      time  client 10.0.0.1:49152                                         server 10.0.0.2:80
  *            CLOSED                                                        LISTEN
  *     0.000  SYN-SENT     ──SYN seq=0 win=65535 [MSS=1460]───────────────▶ │
  *     0.010  │                                                             SYN-RECEIVED
  *     0.010  │            ◀──SYN,ACK seq=0 ack=1 win=65535 [MSS=1460]───── │
+ *     0.412  │            ──PSH,ACK seq=1 ack=1 len=18 win=65535 (retransmission)─▶ │
  *
  * Pure function of the model: no Node built-ins (the browser page uses it too).
  */
+import { formatEndpoint, markWords, optionsLabel, segmentLabel } from './labels.js';
 import type { DiagramModel, DiagramSegment, DiagramState } from './model.js';
 
 export interface TextOptions {
   /** Columns available (default 100). Every line fits: labels are truncated, never wrapped. */
   width?: number;
-  /** ANSI colour: states, SYN/FIN/RST flags, drops (default false). */
+  /** ANSI colour: states, SYN/FIN/RST flags, analysis marks, drops (default false). */
   color?: boolean;
   /** Print each state change's cause and RFC rule (and the stacks' notes) under its row. */
   explain?: boolean;
@@ -29,7 +32,7 @@ export interface TextOptions {
   keepTail?: number;
 }
 
-type Style = 'plain' | 'dim' | 'state' | 'syn' | 'fin' | 'rst' | 'drop' | 'head';
+type Style = 'plain' | 'dim' | 'state' | 'syn' | 'fin' | 'rst' | 'drop' | 'mark' | 'head';
 
 interface Span {
   text: string;
@@ -46,6 +49,7 @@ const ANSI: Record<Style, string> = {
   fin: '\x1b[1;33m',
   rst: '\x1b[1;35m',
   drop: '\x1b[31m',
+  mark: '\x1b[1;31m',
   head: '\x1b[1m',
 };
 const RESET = '\x1b[0m';
@@ -114,27 +118,39 @@ function flagStyle(flag: string): Style {
   return 'plain';
 }
 
-/** `SYN,ACK seq=0 ack=1 win=65535 [MSS=1460,SACK_PERM]` as spans, flags highlighted. */
-function segmentLabel(seg: DiagramSegment, dropped: boolean): Line {
+/**
+ * `SYN,ACK seq=0 ack=1 win=65535 [MSS=1460,SACK_PERM]` as spans, flags highlighted: labels.ts's label,
+ * then the analysis marks in parentheses (before the options, which are the first thing cut when the
+ * arrow is short), then the options.
+ */
+function labelSpans(seg: DiagramSegment, dropped: boolean): Line {
   const base: Style = dropped ? 'drop' : 'plain';
   const out: Line = [];
+  const push = (text: string, style: Style): void => {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.style === style) last.text += text;
+    else out.push({ text, style });
+  };
   seg.flags.forEach((f, i) => {
-    if (i > 0) out.push({ text: ',', style: base });
+    if (i > 0) push(',', base);
     const st = flagStyle(f);
-    out.push({ text: f, style: st === 'plain' ? base : st });
+    push(f, st === 'plain' ? base : st);
   });
-  let rest = `${seg.flags.length > 0 ? ' ' : ''}seq=${seg.seq}`;
-  if (seg.flags.includes('ACK')) rest += ` ack=${seg.ack}`;
-  if (seg.len > 0) rest += ` len=${seg.len}`;
-  rest += ` win=${seg.win}`;
-  if (seg.options.length > 0) rest += ` [${seg.options.join(',')}]`;
-  out.push({ text: rest, style: base });
+  push(segmentLabel(seg).slice(seg.flags.join(',').length), base);
+  const marks = markWords(seg);
+  if (marks.length > 0) {
+    push(' (', base);
+    push(marks.join(', '), 'mark');
+    push(')', base);
+  }
+  const opts = optionsLabel(seg);
+  if (opts !== '') push(` ${opts}`, base);
   return out;
 }
 
 /** An arrow exactly `w` wide, pointing right (from the left column) or left. */
 function arrow(seg: DiagramSegment, rightward: boolean, w: number, g: Glyphs): Line {
-  const label = segmentLabel(seg, seg.dropped);
+  const label = labelSpans(seg, seg.dropped);
   const ls: Style = seg.dropped ? 'drop' : 'dim';
   if (seg.dropped) {
     // Lost on the way: the arrow stops short of the other side.
@@ -193,8 +209,14 @@ export function hiddenSegments(
     if (!f.flags.includes('FIN')) return;
     lastFin = i;
     const finAck = (f.seq + f.len + 1) >>> 0;
-    const ack = shown.slice(i + 1).find((s) => s.from === f.to && s.flags.includes('ACK') && s.ack === finAck);
-    if (ack !== undefined) keep.add(ack);
+    // A scan that stops at the ACK (no copy of the rest: a capture may hold many FINs).
+    for (let j = i + 1; j < shown.length; j++) {
+      const s = shown[j]!;
+      if (s.from === f.to && s.flags.includes('ACK') && s.ack === finAck) {
+        keep.add(s);
+        break;
+      }
+    }
   });
   if (lastFin >= 0) for (const s of shown.slice(lastFin + 1)) keep.add(s);
   const firstFin = shown.findIndex((s) => s.flags.includes('FIN'));
@@ -212,10 +234,6 @@ export function hiddenSegments(
   });
   for (const s of middle) if (!keep.has(s)) hidden.add(s);
   return hidden;
-}
-
-function address(a: string, port: number): string {
-  return a.includes(':') ? `[${a}]:${port}` : `${a}:${port}`;
 }
 
 /** Render the model as a ladder diagram: lines joined with '\n', no trailing newline. */
@@ -340,7 +358,7 @@ export function renderText(model: DiagramModel, options: TextOptions = {}): stri
 
   // Header: who is who.
   const label = (ep: typeof left): string =>
-    ep === undefined ? '' : ep.address === '' || ep.name === address(ep.address, ep.port) ? ep.name : `${ep.name} ${address(ep.address, ep.port)}`;
+    ep === undefined ? '' : ep.address === '' || ep.name === formatEndpoint(ep.address, ep.port) ? ep.name : `${ep.name} ${formatEndpoint(ep.address, ep.port)}`;
   const lName = label(left);
   const rName = label(right);
   const rightCol = TIME_W + 1 + STATE_W + 1 + arrowW + 1;

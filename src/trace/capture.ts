@@ -16,6 +16,16 @@
  * Core module: no Node built-ins (the browser page reads dropped files with it).
  */
 
+import {
+  LINKTYPE_RAW,
+  PCAP_GLOBAL_HEADER_LENGTH,
+  PCAP_MAGIC_NSEC,
+  PCAP_MAGIC_USEC,
+  PCAP_RECORD_HEADER_LENGTH,
+} from './pcap.js';
+
+export { LINKTYPE_RAW };
+
 export class CaptureError extends Error {
   override readonly name = 'CaptureError';
 }
@@ -23,7 +33,6 @@ export class CaptureError extends Error {
 // Link types (LINKTYPE_* values of tcpdump.org/linktypes.html, as stored in files).
 export const LINKTYPE_NULL = 0;
 export const LINKTYPE_ETHERNET = 1;
-export const LINKTYPE_RAW = 101;
 export const LINKTYPE_LOOP = 108;
 export const LINKTYPE_LINUX_SLL = 113;
 export const LINKTYPE_IPV4 = 228;
@@ -78,8 +87,6 @@ export interface ReadCaptureOptions {
   strict?: boolean;
 }
 
-const PCAP_MAGIC_US = 0xa1b2c3d4;
-const PCAP_MAGIC_NS = 0xa1b23c4d;
 const PCAPNG_SHB = 0x0a0d0d0a;
 const PCAPNG_BYTE_ORDER_MAGIC = 0x1a2b3c4d;
 const PCAPNG_IDB = 0x00000001;
@@ -88,6 +95,11 @@ const PCAPNG_SPB = 0x00000003;
 const PCAPNG_EPB = 0x00000006;
 /** No sane record is larger than this (libpcap's own limit for a single packet is 256 KiB). */
 const MAX_RECORD = 0x4000000; // 64 MiB
+/**
+ * Latest capture time accepted: the end of year 9999 (what an ISO date can show). A later timestamp
+ * (e.g. a pcapng if_tsresol of 1 s with an all-ones timestamp) is corruption, not a time.
+ */
+const MAX_TIME_S = 253402300799;
 
 function hex(bytes: Uint8Array, n: number): string {
   return [...bytes.subarray(0, n)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -104,8 +116,8 @@ export function readCapture(data: Uint8Array, options: ReadCaptureOptions = {}):
   const le = view.getUint32(0, true);
   const be = view.getUint32(0, false);
   if (le === PCAPNG_SHB) return readPcapng(data, view, options);
-  if (le === PCAP_MAGIC_US || le === PCAP_MAGIC_NS) return readPcap(data, view, true, le === PCAP_MAGIC_NS, options);
-  if (be === PCAP_MAGIC_US || be === PCAP_MAGIC_NS) return readPcap(data, view, false, be === PCAP_MAGIC_NS, options);
+  if (le === PCAP_MAGIC_USEC || le === PCAP_MAGIC_NSEC) return readPcap(data, view, true, le === PCAP_MAGIC_NSEC, options);
+  if (be === PCAP_MAGIC_USEC || be === PCAP_MAGIC_NSEC) return readPcap(data, view, false, be === PCAP_MAGIC_NSEC, options);
   throw new CaptureError(
     `not a pcap or pcapng capture: the file starts with ${hex(data, 4)} (expected a pcap magic number a1b2c3d4/a1b23c4d or a pcapng Section Header Block 0a0d0d0a)`,
   );
@@ -157,8 +169,8 @@ function readPcap(
   nanoseconds: boolean,
   options: ReadCaptureOptions,
 ): CaptureReadResult {
-  if (data.length < 24) {
-    throw new CaptureError(`truncated pcap global header at offset 0: 24 bytes needed, ${data.length} present`);
+  if (data.length < PCAP_GLOBAL_HEADER_LENGTH) {
+    throw new CaptureError(`truncated pcap global header at offset 0: ${PCAP_GLOBAL_HEADER_LENGTH} bytes needed, ${data.length} present`);
   }
   const major = view.getUint16(4, littleEndian);
   if (major !== 2) throw new CaptureError(`unsupported pcap version ${major}.${view.getUint16(6, littleEndian)} at offset 4 (expected 2.4)`);
@@ -166,10 +178,13 @@ function readPcap(
   const linkType = view.getUint32(20, littleEndian) & 0xffff;
   const units = nanoseconds ? 1e9 : 1e6;
   const out = new Collector(options.strict === true);
-  let off = 24;
+  let off = PCAP_GLOBAL_HEADER_LENGTH;
+  // Records whose sub-second field is not below 10^6 (10^9): the first one's offset, and how many.
+  let carriedAt = -1;
+  let carried = 0;
   while (off < data.length) {
-    if (data.length - off < 16) {
-      out.cut(`truncated packet record header at offset ${off}: 16 bytes needed, ${data.length - off} remain`);
+    if (data.length - off < PCAP_RECORD_HEADER_LENGTH) {
+      out.cut(`truncated packet record header at offset ${off}: ${PCAP_RECORD_HEADER_LENGTH} bytes needed, ${data.length - off} remain`);
       break;
     }
     const sec = view.getUint32(off, littleEndian);
@@ -180,15 +195,22 @@ function readPcap(
       throw new CaptureError(`corrupt packet record at offset ${off}: captured length ${incl} is impossibly large`);
     }
     if (frac >= units) {
-      throw new CaptureError(`corrupt packet record at offset ${off}: sub-second timestamp ${frac} is not below ${units}`);
+      // Some writers round up to exactly 10^6 (10^9); libpcap, tcpdump and Wireshark read such records
+      // as they are, the excess carrying into the seconds. So does this reader, with a warning.
+      if (carried++ === 0) carriedAt = off;
     }
-    const body = off + 16;
+    const body = off + PCAP_RECORD_HEADER_LENGTH;
     if (data.length - body < incl) {
       out.cut(`truncated packet record at offset ${off}: header says ${incl} bytes, ${data.length - body} remain`);
       break;
     }
-    out.add(linkType, sec + frac / units, data.subarray(body, body + incl), Math.max(orig, incl), 0);
+    out.add(linkType, sec + Math.floor(frac / units) + (frac % units) / units, data.subarray(body, body + incl), Math.max(orig, incl), 0);
     off = body + incl;
+  }
+  if (carried > 0) {
+    out.warnings.push(
+      `${carried} record${carried === 1 ? '' : 's'} (the first at offset ${carriedAt}) with a sub-second timestamp field of ${units} or more: the excess was carried into the seconds`,
+    );
   }
   return { format: 'pcap', packets: out.packets, records: out.records, skipped: out.skipped, warnings: out.warnings };
 }
@@ -223,7 +245,10 @@ function readPcapng(data: Uint8Array, view: DataView, options: ReadCaptureOption
       interfaces = [];
     }
     const length = view.getUint32(off + 4, le);
-    if (length < 12 || length % 4 !== 0 || length > MAX_RECORD) {
+    if (length > MAX_RECORD) {
+      throw new CaptureError(`corrupt block at offset ${off}: block length ${length} is impossibly large (the limit is ${MAX_RECORD / 0x100000} MiB)`);
+    }
+    if (length < 12 || length % 4 !== 0) {
       throw new CaptureError(`corrupt block at offset ${off}: block length ${length} (must be a multiple of 4, at least 12)`);
     }
     if (data.length - off < length) {
@@ -278,6 +303,9 @@ function readPcapng(data: Uint8Array, view: DataView, options: ReadCaptureOption
         const ts = (BigInt(high) << 32n) | BigInt(low);
         const u = iface.unitsPerSecond;
         const t = Number(ts / u) + Number(ts % u) / Number(u) + iface.offset;
+        if (!(Math.abs(t) <= MAX_TIME_S)) {
+          throw new CaptureError(`corrupt ${what} at offset ${off}: timestamp ${ts} (${t.toExponential(3)} s since 1970) is out of range (more than 8000 years from 1970)`);
+        }
         lastT = t;
         out.add(iface.linkType, t, data.subarray(body + 20, body + 20 + incl), Math.max(orig, incl), id);
         break;

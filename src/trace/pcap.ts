@@ -12,6 +12,8 @@
 export const LINKTYPE_RAW = 101;
 /** Written in host order by libpcap; we always write little-endian, readers detect it from this. */
 export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
+/** The same format with nanosecond timestamps (never written here; the capture reader accepts it). */
+export const PCAP_MAGIC_NSEC = 0xa1b23c4d;
 export const PCAP_GLOBAL_HEADER_LENGTH = 24;
 export const PCAP_RECORD_HEADER_LENGTH = 16;
 

@@ -7,7 +7,8 @@
  * at an arrow shows that segment's header with the right flag bits lit; the step buttons and arrow
  * keys move the highlighted segment and the states shown; the standalone SVG renders its text; and
  * `synack draw CAPTURE --format html` (on the demo's own capture) gives the same page, its states
- * marked as inferred.
+ * marked as inferred; and a 300 000-segment stream's page (rendered here from a synthetic model) stays
+ * small, says how many segments it elides, and still steps and shows headers.
  * Screenshots go to test-output/screenshots/ (CI keeps them as artifacts).
  *
  * Without playwright-core or Chromium the tests say `skipped: needs …`; under CI=true that is a failure.
@@ -16,11 +17,13 @@ import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { repoRoot } from '../support/repo.js';
+import { renderHtml } from '../../src/diagram/html.js';
+import { bulkModel } from '../diagram/synthetic.js';
 
 const CHROMIUM = process.env['SYNACK_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
@@ -164,9 +167,29 @@ function shown(page: Page): Promise<Shown> {
   }))()`);
 }
 
-/** The model's segments as the page embeds them. */
-function segmentsOf(page: Page): Promise<Array<{ flags: string[]; seq: number; ack: number; seqAbs: number }>> {
-  return page.evaluate(`JSON.parse(document.getElementById('synack-data').textContent).model.segments`);
+interface EmbeddedSegment {
+  flags: string[];
+  seq: number;
+  ack: number;
+  seqAbs: number;
+}
+
+/**
+ * The model's segments as the page embeds them, by model index (an arrow's data-seg). The page holds
+ * only the segments its ladder draws (`shown`); the others are absent from the array (a hole).
+ */
+async function segmentsOf(page: Page): Promise<Array<EmbeddedSegment | undefined>> {
+  const d = await page.evaluate<{ shown: number[]; segments: EmbeddedSegment[] }>(
+    `(() => { const d = JSON.parse(document.getElementById('synack-data').textContent); return { shown: d.shown, segments: d.model.segments }; })()`,
+  );
+  const out: Array<EmbeddedSegment | undefined> = [];
+  d.shown.forEach((i, k) => (out[i] = d.segments[k]));
+  return out;
+}
+
+/** Index of the first embedded segment with these flags (e.g. 'SYN,ACK'), -1 if none. */
+function findSeg(segs: Array<EmbeddedSegment | undefined>, flags: string): number {
+  return segs.findIndex((s) => s !== undefined && s.flags.join(',') === flags);
 }
 
 test('synack demo --html and synack draw --format html: self-contained pages; hover shows the header; stepping moves through time', async (t) => {
@@ -199,7 +222,7 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
     });
 
     await t.test('pointing at the SYN,ACK shows its header: ACK and SYN lit (0x12), seq/ack relative and absolute', async () => {
-      const i = segs.findIndex((s) => s.flags.join(',') === 'SYN,ACK');
+      const i = findSeg(segs, 'SYN,ACK');
       assert.ok(i > 0, 'a SYN,ACK');
       await page.locator(`#ladder .seg[data-seg="${i}"] text.label:not(.sub)`).hover({ timeout: PAGE_TIMEOUT_MS });
       const s = await shown(page);
@@ -253,7 +276,7 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
     });
 
     await t.test('clicking an arrow jumps to its step', async () => {
-      const i = segs.findIndex((s) => s.flags.includes('FIN'));
+      const i = segs.findIndex((s) => s?.flags.includes('FIN') === true);
       await page.locator(`#ladder .seg[data-seg="${i}"] text.label:not(.sub)`).click();
       const s = await shown(page);
       assert.deepEqual(s.current, [i]);
@@ -300,7 +323,7 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
       assert.deepEqual(s.current.map((i) => dsegs[i]!.flags.join(',')), ['SYN']);
       assert.match(s.sides[0]!, /^10\.0\.0\.1:\d+ SYN-SENT/);
       assert.match(s.sides[0]!, /inferred from the capture/);
-      const i = dsegs.findIndex((x) => x.flags.join(',') === 'SYN,ACK');
+      const i = findSeg(dsegs, 'SYN,ACK');
       await dp.locator(`#ladder .seg[data-seg="${i}"] text.label:not(.sub)`).hover({ timeout: PAGE_TIMEOUT_MS });
       s = await shown(dp);
       assert.deepEqual(s.flags, { CWR: '0', ECE: '0', URG: '0', ACK: '1', PSH: '0', RST: '0', SYN: '1', FIN: '0' });
@@ -315,6 +338,49 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
       await dp.screenshot({ path: join(SCREENSHOTS, 'diagram-draw-html.png'), timeout: PAGE_TIMEOUT_MS, fullPage: true });
       assert.deepEqual(dproblems, [], 'no console errors, page errors or requests');
       await dp.close();
+    });
+    await t.test('a 300 000-segment stream: a small page that says what it elides, and still works', async () => {
+      const model = bulkModel(300_000);
+      const big = join(dir, 'big.html');
+      const html = renderHtml(model);
+      writeFileSync(big, html);
+      assert.ok(html.length < 200_000, `${html.length} bytes`);
+      const { page: bp, problems: bproblems } = await openPage(browser, pathToFileURL(big).href);
+      await bp.waitForSelector('body[data-ready="1"]', { timeout: PAGE_TIMEOUT_MS, state: 'attached' }).catch((e: unknown) => {
+        throw new Error(`the page script did not finish: ${bproblems.join('; ') || String(e)}`);
+      });
+      const bsegs = await segmentsOf(bp);
+      const shownCount = bsegs.filter((x) => x !== undefined).length;
+      const elided = model.segments.length - shownCount;
+      const note = await bp.evaluate<string>(`document.getElementById('elided').textContent`);
+      assert.match(note, new RegExp(`^${elided} of ${model.segments.length} segments elided`));
+      let s = await shown(bp);
+      assert.match(s.status, /^step 1 of \d+ · t = 0\.000 s$/);
+      assert.deepEqual(s.current, [0]);
+      // The last step: the server closes; one back, the final ACK of the close, far past the elided
+      // stretch, with its header.
+      await bp.keyboard.press('End');
+      s = await shown(bp);
+      assert.deepEqual(s.current, []);
+      assert.match(s.sides[0]!, /^client TIME-WAIT/);
+      assert.match(s.sides[1]!, /^server CLOSED/);
+      await bp.keyboard.press('ArrowLeft');
+      s = await shown(bp);
+      const last = model.segments.length - 1;
+      assert.deepEqual(s.current, [last]);
+      assert.match(s.header, new RegExp(`#${last + 1} client → server`));
+      assert.match(s.header, new RegExp(`seq${model.segments[last]!.seq} \\(relative\\) +${model.segments[last]!.seqAbs} \\(absolute\\)`));
+      assert.match(s.sides[1]!, /^server LAST-ACK/);
+      // Pointing at the retransmission (after the elided stretch) shows its header and its mark.
+      const rexmit = model.segments.findIndex((x) => x.marks?.includes('retransmission') === true);
+      assert.ok(bsegs[rexmit] !== undefined, 'the retransmission is embedded');
+      await bp.locator(`#ladder .seg[data-seg="${rexmit}"] text.label:not(.sub)`).hover({ timeout: PAGE_TIMEOUT_MS });
+      s = await shown(bp);
+      assert.match(s.header, new RegExp(`#${rexmit + 1} client → server`));
+      assert.match(s.header, /analysisretransmission/);
+      await bp.screenshot({ path: join(SCREENSHOTS, 'diagram-html-elided.png'), timeout: PAGE_TIMEOUT_MS, fullPage: true });
+      assert.deepEqual(bproblems, [], 'no console errors, page errors or requests');
+      await bp.close();
     });
     // The files are the ones written: the SVG on disk is the one loaded.
     assert.match(readFileSync(svg, 'utf8'), /^<\?xml/);

@@ -42,8 +42,9 @@ const PORT = 8000;
 
 interface DrawJson {
   endpoints: Array<{ name: string; address: string; port: number; states: Array<{ t: number; state: string; cause: string; rfc: string; assumed?: boolean }> }>;
-  segments: Array<{ t: number; from: string; flags: string[]; seq: number; ack: number; marks?: string[] }>;
+  segments: Array<{ t: number; from: string; flags: string[]; seq: number; ack: number; marks?: string[]; options: string[]; dataOffset?: number }>;
   inferred: boolean;
+  capture: { warnings: string[] };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -145,6 +146,15 @@ function check(t: TestContext, file: string, serverFirst: boolean): void {
   for (const ep of [client, server]) {
     for (let k = 2; k < ep.states.length; k++) assert.ok(ep.states[k]!.t >= ep.states[k - 1]!.t, `${ep.name} states in time order`);
   }
+  // The header length is the capture's own: Linux's SYN and SYN,ACK carry MSS, SACK_PERM, TS, NOP
+  // and WS (40 bytes of header); its other segments TS and two NOPs (32), plus 12 with a SACK block.
+  const [syn, synAck] = m.segments;
+  assert.deepEqual([syn!.flags, syn!.dataOffset, synAck!.flags, synAck!.dataOffset], [['SYN'], 40, ['SYN', 'ACK'], 40]);
+  for (const s of m.segments.slice(2)) {
+    const sack = s.options.filter((o) => o.startsWith('SACK=')).length;
+    assert.equal(s.dataOffset, 32 + (sack > 0 ? 4 + 8 * sack : 0), `${s.flags.join(',')} ${s.options.join(' ')}`);
+  }
+  assert.deepEqual(m.capture.warnings, [], 'nothing left out of a capture in the test\'s own namespaces');
 }
 
 test('draw, real Linux capture: the server closes first (HTTP/1.0) — captured at the server on veth (Ethernet) and any (SLL2)', { skip, timeout: 120_000 }, async (t) => {

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { drawCommand } from '../../src/cli/draw.js';
+import { drawCommand, fmtTime, formatStreamList, STREAM_HINT_ROWS } from '../../src/cli/draw.js';
+import type { StreamSummary } from '../../src/diagram/infer.js';
 import { runCli } from '../../src/cli/program.js';
 import { runScenario } from '../../src/demo/scenarios.js';
-import { buildPcap } from '../trace/capture-builders.js';
+import { arpFrame, buildPcap, buildPcapng, pcapRecords, tcpIpv4, wrap } from '../trace/capture-builders.js';
 import { capture } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'synack-draw-'));
@@ -25,18 +26,7 @@ function file(name: string, bytes: Uint8Array | string): string {
 const handshake = runScenario('handshake');
 const HS = file('handshake.pcap', handshake.pcap);
 
-/** Records of a LINKTYPE_RAW demo pcap, shifted by dt seconds. */
-function records(pcap: Uint8Array, dt: number): Array<{ t: number; frame: Uint8Array }> {
-  const v = new DataView(pcap.buffer, pcap.byteOffset);
-  const out: Array<{ t: number; frame: Uint8Array }> = [];
-  for (let off = 24; off < pcap.length; ) {
-    const incl = v.getUint32(off + 8, true);
-    out.push({ t: 1_700_000_000 + dt + v.getUint32(off, true) + v.getUint32(off + 4, true) / 1e6, frame: pcap.slice(off + 16, off + 16 + incl) });
-    off += 16 + incl;
-  }
-  return out;
-}
-const TWO = file('two.pcap', buildPcap(101, [...records(runScenario('refused').pcap, 0), ...records(runScenario('abort', { seed: 9 }).pcap, 0.001)].sort((a, b) => a.t - b.t)));
+const TWO = file('two.pcap', buildPcap(101, [...pcapRecords(runScenario('refused').pcap, 1_700_000_000), ...pcapRecords(runScenario('abort', { seed: 9 }).pcap, 1_700_000_000.001)].sort((a, b) => a.t - b.t)));
 
 function run(args: string[]): { code: number; out: string; err: string; files: Map<string, Uint8Array> } {
   const c = capture();
@@ -128,6 +118,13 @@ test('draw errors: one line, exit 1 for the file, exit 2 for usage, never a stac
     [[file('empty.pcap', new Uint8Array(0))], 1, /empty file/],
     [[file('bad.pcap', (() => { const b = handshake.pcap.slice(); new DataView(b.buffer).setUint32(24 + 8, 0xffffff00, true); return b; })())], 1, /corrupt packet record at offset 24/],
     [[file('notcp.pcap', buildPcap(1, [{ t: 1, frame: new Uint8Array(60).fill(0xff) }]))], 1, /no TCP segments in 1 record \(skipped: 1 non-IP frame\)/],
+    // A timestamp past any date (if_tsresol 10^0, all ones): the reader's error, not "internal error".
+    [[file('huge-ts.pcapng', (() => {
+      const b = buildPcapng([{ interfaces: [{ linkType: 101, tsresol: 0 }], packets: [{ t: 1, frame: pcapRecords(handshake.pcap)[0]!.frame }] }]);
+      new DataView(b.buffer).setUint32(60 + 12, 0xffffffff, true);
+      new DataView(b.buffer).setUint32(60 + 16, 0xffffffff, true);
+      return b;
+    })())], 1, /^synack draw: .*huge-ts\.pcapng: corrupt Enhanced Packet Block at offset 60: timestamp 18446744073709551615 .* is out of range/],
     [[], 2, /missing CAPTURE/],
     [[HS, HS], 2, /one capture at a time/],
     [[HS, '--format', 'png'], 2, /unknown --format 'png'/],
@@ -157,4 +154,68 @@ test('synack draw --help, and through the program dispatcher', async () => {
   const d = capture();
   assert.equal(await runCli(['draw', HS, '--json'], d.io), 0);
   assert.equal((JSON.parse(d.out()) as { inferred: boolean }).inferred, true);
+});
+
+test('draw: packets left out are reported (stderr warning, JSON capture.warnings); IPv4 checksum offload loses nothing', () => {
+  // Ethernet: an ARP frame among the handshake's packets; and the client's packets with a zero IPv4
+  // header checksum, as a capture on a host with checksum offload has them.
+  const recs = pcapRecords(handshake.pcap, 1_700_000_000).map((r) => {
+    const ip = r.frame.slice();
+    if (ip[15] === 1) ip.fill(0, 10, 12);
+    return { t: r.t, frame: wrap.ethernet(ip) };
+  });
+  const F = file('arp.pcap', buildPcap(1, [recs[0]!, { t: recs[0]!.t, frame: arpFrame() }, ...recs.slice(1)]));
+  const r = run([F, '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.err, `synack draw: warning: ${F}: 1 packet not drawn: 1 non-IP frame\n`);
+  const m = JSON.parse(r.out) as { segments: unknown[]; capture: { warnings: string[]; skipped: Record<string, number> } };
+  assert.equal(m.segments.length, handshake.model.segments.length, 'every TCP segment drawn, zero IP checksums included');
+  assert.deepEqual(m.capture.warnings, ['1 packet not drawn: 1 non-IP frame']);
+  assert.deepEqual(m.capture.skipped, { 'non-IP frame': 1 });
+  const text = run([F, '--no-color']);
+  assert.equal(text.code, 0);
+  assert.match(text.err, /1 packet not drawn: 1 non-IP frame/);
+  // Without anything left out: no warning, an empty list.
+  const clean = run([HS, '--json']);
+  assert.equal(clean.err, '');
+  assert.deepEqual((JSON.parse(clean.out) as { capture: { warnings: string[] } }).capture.warnings, []);
+});
+
+test('fmtTime: rounded once to the microsecond (no lost carry); "?" for what is no date', () => {
+  assert.equal(fmtTime(1_700_000_000.9999997), '2023-11-14T22:13:21.000000Z');
+  assert.equal(fmtTime(1_700_000_000.25), '2023-11-14T22:13:20.250000Z');
+  assert.equal(fmtTime(0), '1970-01-01T00:00:00.000000Z');
+  assert.equal(fmtTime(1e300), '?');
+  assert.equal(fmtTime(Number.NaN), '?');
+  // Through the command: a nanosecond capture whose first packet is 0.3 µs before a second.
+  const ns = buildPcap(101, [{ t: 0, frame: pcapRecords(handshake.pcap)[0]!.frame }], { nanoseconds: true });
+  new DataView(ns.buffer).setUint32(24, 1_700_000_000, true);
+  new DataView(ns.buffer).setUint32(28, 999_999_700, true);
+  const r = run([file('ns.pcap', ns), '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal((JSON.parse(r.out) as { capture: { startIso: string } }).capture.startIso, '2023-11-14T22:13:21.000000Z');
+});
+
+test('many streams: --list of 200 000 (no spread into Math.min/max), and the stderr hint capped', () => {
+  const side = (address: string, port: number) => ({ address, port, name: `${address}:${port}`, packets: 1, bytes: 0 });
+  const many: StreamSummary[] = [];
+  for (let i = 0; i < 200_000; i++) {
+    many.push({ index: i, a: side(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, 1000), b: side('10.255.0.2', 80), first: 5 + i * 1e-6, last: 5 + i * 1e-6, packets: 1, syn: true, fin: false, rst: false });
+  }
+  const list = formatStreamList(many).split('\n');
+  assert.equal(list.length, 200_001);
+  assert.match(list[200_000]!, /^199999  10\.3\.13\.63:1000 +10\.255\.0\.2:80 +0\.200 /);
+  const hint = formatStreamList(many, STREAM_HINT_ROWS).split('\n');
+  assert.equal(hint.length, 1 + STREAM_HINT_ROWS + 1);
+  assert.equal(hint[hint.length - 1], '… and 199980 more (see --list)');
+  // Through the command: 25 SYNs from different ports; the hint shows 20 of them.
+  const syns = Array.from({ length: 25 }, (_, i) => ({ t: 1_700_000_000 + i * 0.001, frame: tcpIpv4({ from: ['10.0.0.1', 2000 + i], to: ['10.0.0.2', 80], flags: 'S', seq: i }) }));
+  const r = run([file('scan.pcap', buildPcap(101, syns)), '--json']);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.err.trim().split('\n');
+  assert.match(lines[0]!, /has 25 TCP streams; drawing stream 0/);
+  assert.equal(lines.length, 1 + 1 + STREAM_HINT_ROWS + 1);
+  assert.equal(lines[lines.length - 1], '… and 5 more (see --list)');
+  const all = run([file('scan.pcap', buildPcap(101, syns)), '--list']);
+  assert.equal(all.out.trim().split('\n').length, 26);
 });

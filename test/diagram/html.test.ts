@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderHtml, segmentHeader, scriptJson, pageSteps } from '../../src/diagram/html.js';
+import { FLAG_BITS, renderHtml, segmentHeader, scriptJson, pageSteps, type PageData } from '../../src/diagram/html.js';
 import { layoutLadder } from '../../src/diagram/layout.js';
-import { handshakeScript } from './synthetic.js';
+import { bulkModel, handshakeScript } from './synthetic.js';
 import { xmlProblem } from './xml.js';
 
 /** The JSON the page embeds. */
-function embedded(html: string): { model: { endpoints: Array<{ name: string }> }; steps: unknown[]; headers: unknown[] } {
+function embedded(html: string): PageData {
   const m = /<script type="application\/json" id="synack-data">(.*?)<\/script>/s.exec(html);
   assert.ok(m, 'embedded data');
-  return JSON.parse(m[1]!) as ReturnType<typeof embedded>;
+  return JSON.parse(m[1]!) as PageData;
 }
 
 test('one self-contained page: inline SVG, CSS and script; nothing fetched from anywhere', () => {
@@ -57,11 +57,23 @@ test('the header of a segment: flag bits CWR…FIN, the byte in hex, seq/ack bot
   assert.deepEqual(synAck.dataOffset, { words: 6, bytes: 24, exact: false });
   const fin = segmentHeader(model, 5);
   assert.equal(fin.flagHex, '0x11');
+  // The bit values are the wire module's (RFC 9293 §3.1), most significant first.
+  assert.deepEqual(FLAG_BITS, [['CWR', 0x80], ['ECE', 0x40], ['URG', 0x20], ['ACK', 0x10], ['PSH', 0x08], ['RST', 0x04], ['SYN', 0x02], ['FIN', 0x01]]);
   model.segments[0]!.options = ['MSS=1460', 'SACK_PERM', 'TS=1/0', 'WS=7'];
-  // Linux's SYN: 4 + 2 + 10 + 3 = 19 option bytes, padded to 20: 40-byte header, data offset 10.
+  // Linux's SYN: mss(4); sackOK,TS(12); nop,wscale(4) = 20 option bytes: 40-byte header, data offset 10.
   assert.deepEqual(segmentHeader(model, 0).dataOffset, { words: 10, bytes: 40, exact: false });
+  // Laid out as Linux and synack write them (nop,nop,TS then nop,nop,SACK): TS + one SACK block is a
+  // 44-byte header (the review's Linux capture), TS + two blocks 52.
+  model.segments[0]!.options = ['TS=1/0', 'SACK=1-2'];
+  assert.deepEqual(segmentHeader(model, 0).dataOffset, { words: 11, bytes: 44, exact: false });
   model.segments[0]!.options = ['TS=1/0', 'SACK=1-2', 'SACK=3-4'];
-  assert.equal(segmentHeader(model, 0).dataOffset?.words, 5 + Math.ceil((10 + 18) / 4));
+  assert.deepEqual(segmentHeader(model, 0).dataOffset, { words: 13, bytes: 52, exact: false });
+  model.segments[0]!.options = [];
+  assert.deepEqual(segmentHeader(model, 0).dataOffset, { words: 5, bytes: 20, exact: false });
+  // A capture's exact header length (bytes) wins over any estimate.
+  model.segments[0]!.dataOffset = 44;
+  assert.deepEqual(segmentHeader(model, 0).dataOffset, { words: 11, bytes: 44, exact: true });
+  delete model.segments[0]!.dataOffset;
   model.segments[0]!.options = ['WHATEVER'];
   assert.equal(segmentHeader(model, 0).dataOffset, undefined, 'unknown option: no guess');
 });
@@ -80,4 +92,43 @@ test('time steps are the ladder`s rows (without elided ones), each with the stat
 
 test('deterministic: the same model gives the same page', () => {
   assert.equal(renderHtml(handshakeScript().rec.build()), renderHtml(handshakeScript().rec.build()));
+});
+
+test('a small run embeds every segment and says nothing is elided', () => {
+  const model = handshakeScript().rec.build();
+  const html = renderHtml(model);
+  const d = embedded(html);
+  assert.deepEqual(d.shown, model.segments.map((_, i) => i));
+  assert.equal(d.elided, 0);
+  assert.deepEqual(d.model.segments, model.segments);
+  assert.deepEqual(d.headers.map((h) => h.index), d.shown);
+  assert.doesNotMatch(html, /id="elided"/);
+});
+
+test('a 300 000-segment stream: the page embeds only what the ladder draws, and says how many are elided', () => {
+  const big = bulkModel(300_000);
+  const total = big.segments.length;
+  const html = renderHtml(big);
+  // The review measured 252 MB for this when every segment and header was embedded.
+  assert.ok(html.length < 200_000, `${html.length} bytes`);
+  const d = embedded(html);
+  assert.ok(d.elided > 449_000, `${d.elided} elided`);
+  assert.equal(d.shown.length + d.elided, total);
+  assert.equal(d.model.segments.length, d.shown.length);
+  assert.deepEqual(d.headers.map((h) => h.index), d.shown, 'one header per embedded segment, by model index');
+  // The embedded segments are the model's, in order, and exactly the arrows of the ladder.
+  d.shown.forEach((i, k) => assert.deepEqual(d.model.segments[k], big.segments[i]));
+  const arrows = [...html.matchAll(/<g class="seg [^"]*" data-seg="(\d+)"/g)].map((m) => Number(m[1]));
+  assert.deepEqual(arrows.sort((a, b) => a - b), d.shown);
+  // Every step's segment is embedded; the close and the retransmission are among them.
+  const shown = new Set(d.shown);
+  for (const s of d.steps) if (s.seg !== null) assert.ok(shown.has(s.seg), `step segment ${s.seg}`);
+  assert.ok(d.model.segments.some((s) => s.flags.includes('FIN')));
+  assert.ok(d.model.segments.some((s) => s.marks?.includes('retransmission')));
+  assert.equal(d.model.notes.length, 1, 'the note of a shown step is kept');
+  assert.match(html, new RegExp(`<p class="hint" id="elided">${d.elided} of ${total} segments elided`));
+  assert.match(html, new RegExp(`… ${d.elided} segments \\(1 lost\\) …`), 'the ladder`s elision row');
+  // Bounded by what is drawn, not by the capture: the same page as for 3 000 segments, give or take digits.
+  const small = renderHtml(bulkModel(3_000));
+  assert.ok(Math.abs(html.length - small.length) < 1_000, `${html.length} vs ${small.length} bytes`);
 });

@@ -2,7 +2,7 @@
  * Hand-written trace events of a two-host exchange, so the diagram can be tested without a stack.
  * Client 10.0.0.1:49152 (ISN 1000) and server 10.0.0.2:80 (ISN 4294967000, to cross the 2^32 wrap).
  */
-import { DiagramRecorder } from '../../src/diagram/model.js';
+import { DiagramRecorder, type DiagramEndpoint, type DiagramModel, type DiagramSegment } from '../../src/diagram/model.js';
 import type { TcpState } from '../../src/tcp/state.js';
 import type { Endpoints, SegmentInfo, TraceEvent } from '../../src/trace/events.js';
 
@@ -99,4 +99,91 @@ export function handshakeScript(): Script {
     .send(110, 'client', ['ACK'], c + 20, s + 102)
     .state(120, 'server', 'LAST-ACK', 'CLOSED', 'our FIN acked')
     .state(60110, 'client', 'TIME-WAIT', 'CLOSED', '2MSL expired');
+}
+
+/**
+ * A model built directly (no recorder, no packet bytes, so it scales to hundreds of thousands of
+ * segments): handshake, `n` data segments of 100 bytes client → server 10 µs apart, every second one
+ * ACKed by the server, then a close. The 8th data segment is lost and resent after the data phase
+ * (marked as a retransmission, with a note).
+ */
+export function bulkModel(n: number): DiagramModel {
+  const ms = (x: number): number => x / 1000;
+  const segments: DiagramSegment[] = [];
+  const seg = (
+    t: number,
+    from: 'client' | 'server',
+    flags: string[],
+    seq: number,
+    ack: number,
+    len = 0,
+    extra: Partial<DiagramSegment> = {},
+  ): void => {
+    const [sIsn, rIsn] = from === 'client' ? [CLIENT_ISN, SERVER_ISN] : [SERVER_ISN, CLIENT_ISN];
+    segments.push({
+      t,
+      tArrive: t + ms(1),
+      from,
+      to: from === 'client' ? 'server' : 'client',
+      flags,
+      seq,
+      ack: flags.includes('ACK') ? ack : 0,
+      len,
+      win: 65535,
+      options: flags.includes('SYN') ? ['MSS=1460'] : [],
+      dropped: false,
+      seqAbs: (sIsn + seq) >>> 0,
+      ackAbs: flags.includes('ACK') ? (rIsn + ack) >>> 0 : 0,
+      ...extra,
+    });
+  };
+  seg(0, 'client', ['SYN'], 0, 0);
+  seg(ms(1), 'server', ['SYN', 'ACK'], 0, 1);
+  seg(ms(2), 'client', ['ACK'], 1, 1);
+  let t = ms(3);
+  let next = 1;
+  for (let i = 0; i < n; i++) {
+    const lost = i === 7;
+    seg(t, 'client', ['ACK'], next, 1, 100, lost ? { dropped: true, dropReason: 'loss' } : {});
+    if (lost) delete segments[segments.length - 1]!.tArrive;
+    next += 100;
+    t += 0.00001;
+    if (i % 2 === 1) seg(t, 'server', ['ACK'], 1, i > 7 ? 1 + 7 * 100 : next);
+  }
+  seg(t + 0.2, 'client', ['ACK'], 1 + 7 * 100, 1, 100, { marks: ['retransmission'] });
+  seg(t + 0.201, 'server', ['ACK'], 1, next);
+  seg(t + 1, 'client', ['FIN', 'ACK'], next, 1);
+  seg(t + 1.001, 'server', ['FIN', 'ACK'], 1, next + 1);
+  seg(t + 1.002, 'client', ['ACK'], next + 1, 2);
+  // No recorded order (as in a model read back from JSON): the renderers order by time, a state
+  // change before the segment it causes.
+  const states = (list: Array<[number, TcpState]>): DiagramEndpoint['states'] =>
+    list.map(([at, state], i) => ({ t: at, state, cause: `to ${state}`, rfc: i === 0 ? '' : 'RFC 9293 §3.10' }));
+  const endpoints: DiagramEndpoint[] = [
+    {
+      name: 'client',
+      ...CLIENT,
+      states: states([[0, 'CLOSED'], [0, 'SYN-SENT'], [ms(2), 'ESTABLISHED'], [t + 1, 'FIN-WAIT-1'], [t + 1.002, 'TIME-WAIT']]),
+    },
+    {
+      name: 'server',
+      ...SERVER,
+      states: states([
+        [0, 'LISTEN'],
+        [ms(1), 'SYN-RECEIVED'],
+        [ms(3), 'ESTABLISHED'],
+        [t + 1.001, 'CLOSE-WAIT'],
+        [t + 1.001, 'LAST-ACK'],
+        [t + 1.003, 'CLOSED'],
+      ]),
+    },
+  ];
+  return {
+    title: `bulk transfer, ${segments.length} segments`,
+    endpoints,
+    segments,
+    notes: [{ t: t + 0.2, endpoint: 'client', what: 'retransmission timeout', rfc: 'RFC 6298 §5' }],
+    inferred: false,
+    ok: true,
+  };
 }

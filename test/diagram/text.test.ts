@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderText } from '../../src/diagram/text.js';
+import { renderSvg, escapeXml } from '../../src/diagram/svg.js';
+import { escapeMermaid, renderMermaid } from '../../src/diagram/mermaid.js';
+import { MARK_WORDS } from '../../src/diagram/labels.js';
+import type { SegmentMark } from '../../src/diagram/model.js';
 import { CLIENT_ISN, SERVER_ISN, Script, handshakeScript } from './synthetic.js';
 
 const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;]*m/g, '');
@@ -137,4 +141,41 @@ test('a long transfer is abbreviated: handshake, first and last data segments, "
   assert.ok(text.includes(`seq=${1 + (n - 1) * 1000} ack=1 len=1000`));
   // Short runs are not abbreviated.
   assert.ok(!/… \d+ segment/.test(renderText(handshakeScript().rec.build())));
+});
+
+test('analysis marks are written on the arrows, after the numbers and before the options', () => {
+  const model = handshakeScript().rec.build();
+  model.segments[3]!.marks = ['retransmission'];
+  model.segments[4]!.marks = ['dup-ack', 'window-update'];
+  const lines = renderText(model, { width: 140 }).split('\n');
+  const data = lines.find((l) => l.includes('PSH,ACK seq=1 ack=1 len=18'));
+  assert.ok(data);
+  assert.match(data, /──PSH,ACK seq=1 ack=1 len=18 win=65535 \(retransmission\)─+▶ │$/);
+  const reply = lines.find((l) => l.includes('PSH,ACK seq=1 ack=19 len=100'));
+  assert.ok(reply);
+  assert.match(reply, /◀──PSH,ACK seq=1 ack=19 len=100 win=65535 \(dup ACK, window update\)─+/);
+  assert.equal(lines.filter((l) => l.includes('(')).length, 2, 'unmarked arrows carry no mark');
+  // A mark outranks the options: on a narrow terminal the options are cut first.
+  model.segments[0]!.marks = ['retransmission'];
+  const syn = renderText(model, { width: 80 }).split('\n').find((l) => l.includes('SYN seq=0'));
+  assert.ok(syn);
+  assert.match(syn, /SYN seq=0 win=65535 \(retransmission\) \[MS…/);
+  // In colour the mark stands out (bold red); stripped, it is the plain text.
+  const coloured = renderText(model, { width: 140, color: true });
+  assert.match(coloured, /\x1b\[1;31mdup ACK, window update\x1b\[0m/);
+  assert.equal(stripAnsi(coloured), renderText(model, { width: 140 }));
+  // ASCII mode keeps them (the words are ASCII).
+  assert.match(renderText(model, { ascii: true, width: 140 }), /-PSH,ACK seq=1 ack=1 len=18 win=65535 \(retransmission\)-+>/);
+});
+
+test('every mark, in the same words in text, SVG and Mermaid (one table, labels.ts MARK_WORDS)', () => {
+  const model = handshakeScript().rec.build();
+  for (const mark of Object.keys(MARK_WORDS) as SegmentMark[]) {
+    model.segments[3]!.marks = [mark];
+    const word = MARK_WORDS[mark];
+    assert.match(word, /^[a-zA-Z -]+$/, 'short plain words');
+    assert.ok(renderText(model, { width: 160 }).includes(`len=18 win=65535 (${word})`), `text: ${word}`);
+    assert.ok(renderSvg(model).includes(`<tspan class="mark">${escapeXml(word)}</tspan>`), `svg: ${word}`);
+    assert.ok(renderMermaid(model).includes(escapeMermaid(`(${word})`)), `mermaid: ${word}`);
+  }
 });

@@ -41,6 +41,8 @@ interface Picture {
   texts: string[];
   /** Each state written beside a lifeline: side 0 (client) or 1 (server), state, time of its row. */
   states: Array<{ side: number; state: string; t: string }>;
+  /** Each arrow: its main label and the time of the row it leaves its sender on. */
+  arrows: Array<{ label: string; t: string }>;
 }
 
 function picture(name: string): Picture {
@@ -52,7 +54,19 @@ function picture(name: string): Picture {
   const states = [...svg.matchAll(/<g class="st" data-side="(\d)" data-st="\d+" data-row="(-?\d+)">.*?<text class="state[^"]*"[^>]*>([^<]*)<\/text>/g)].map(
     (m) => ({ side: Number(m[1]), state: m[3]!, t: m[2] === '-1' ? 'start' : rowTime.get(m[2]!) ?? '?' }),
   );
-  return { texts, states };
+  const arrows = [...svg.matchAll(/<g class="seg[^"]*" data-seg="\d+" data-row="(\d+)"[^>]*>(.*?)<\/g>/g)].map((m) => {
+    const label = /<text class="label"[^>]*>(.*?)<\/text>/.exec(m[2]!)?.[1] ?? '';
+    return { label: unescape(label.replace(/<[^>]+>/g, '')), t: rowTime.get(m[1]!) ?? '?' };
+  });
+  return { texts, states, arrows };
+}
+
+/** `['FIN,ACK seq=35 ', '0.040']` style claims: an arrow so labelled leaves its sender at that time (`n` of them). */
+function assertSent(p: Picture, claims: Array<[label: string, t: string, n?: number]>): void {
+  for (const [label, t, n] of claims) {
+    const count = p.arrows.filter((a) => a.label.includes(label) && a.t === t).length;
+    assert.equal(count, n ?? 1, `"${label}" sent at ${t}: ${count} such arrows (${p.arrows.map((a) => `${a.label}@${a.t}`).join(' | ')})`);
+  }
 }
 
 /** `client SYN-SENT 0.000` style claims: the state is written on that side at that time. */
@@ -85,6 +99,7 @@ test('the numbers docs/tcp-connection-lifecycle.md quotes are the ones in its di
   assertLabels(hs, ['SYN seq=0 win', 'SYN,ACK seq=0 ack=1 ', 'PSH,ACK seq=1 ack=1 len=34', 'ack=35', 'FIN,ACK seq=35 ', 'ack=36 ', 'FIN,ACK seq=45 ', 'ack=46 ', '+60.0 s']);
   assert.ok(!hs.states.some((s) => s.side === 1 && s.state === 'TIME-WAIT'), 'the passive closer never holds TIME-WAIT');
   assert.ok(!hs.states.some((s) => s.side === 0 && s.state === 'CLOSE-WAIT'), 'the active closer never is in CLOSE-WAIT');
+  assertSent(hs, [['SYN seq=0 ', '0.000'], ['FIN,ACK seq=35 ', '0.040'], ['ack=36 ', '0.050'], ['FIN,ACK seq=45 ', '0.100'], ['ack=46 ', '0.110']]);
 
   const sc = picture('simultaneous-close');
   assertStates(sc, [
@@ -92,6 +107,7 @@ test('the numbers docs/tcp-connection-lifecycle.md quotes are the ones in its di
     'client TIME-WAIT 0.620', 'server TIME-WAIT 0.620', 'client CLOSED 60.620', 'server CLOSED 60.620',
   ]);
   assertLabels(sc, ['FIN,ACK seq=1 ', 'ACK seq=2 ack=2 ']);
+  assertSent(sc, [['FIN,ACK seq=1 ', '0.600', 2], ['ACK seq=2 ack=2 ', '0.610', 2]]);
 
   const so = picture('simultaneous-open');
   assertStates(so, [
@@ -101,10 +117,12 @@ test('the numbers docs/tcp-connection-lifecycle.md quotes are the ones in its di
   ]);
   assert.equal(so.texts.filter((t) => /^SYN(,ACK)? seq=0/.test(t)).length, 4, 'four segments open the connection');
   assert.ok(!so.states.some((s) => s.state === 'LISTEN'));
+  assertSent(so, [['SYN seq=0 ', '0.000', 2], ['SYN,ACK seq=0 ack=1 ', '0.010', 2]]);
 
   const hc = picture('half-close');
   assertStates(hc, ['client FIN-WAIT-1 0.020', 'server CLOSE-WAIT 0.030', 'client TIME-WAIT 0.080']);
   assertLabels(hc, ['FIN,ACK seq=35 ', 'ack=36 ', 'len=392', 'FIN,PSH,ACK seq=393 ack=36 len=784', 'ack=1178 ']);
+  assertSent(hc, [['FIN,ACK seq=35 ', '0.020'], ['ACK seq=1 ack=36 win', '0.030'], ['len=392', '0.030'], ['FIN,PSH,ACK seq=393 ack=36 len=784', '0.070']]);
 
   const rf = picture('refused');
   assertStates(rf, ['client SYN-SENT 0.000', 'client CLOSED 0.020', 'server CLOSED start']);
@@ -114,11 +132,13 @@ test('the numbers docs/tcp-connection-lifecycle.md quotes are the ones in its di
   const ab = picture('abort');
   assertStates(ab, ['client ESTABLISHED 0.020', 'client CLOSED 0.600', 'server CLOSED 0.610']);
   assertLabels(ab, ['RST seq=35 ']);
+  assertSent(ab, [['RST seq=35 ', '0.600']]);
   assert.ok(!ab.states.some((s) => s.state === 'TIME-WAIT'), 'no TIME-WAIT after an abort');
 
   const sl = picture('syn-lost');
   assertStates(sl, ['client SYN-SENT 0.000', 'server SYN-RECEIVED 1.010', 'client FIN-WAIT-1 1.040', 'client TIME-WAIT 1.110', 'client CLOSED 61.110']);
   assert.equal(sl.texts.filter((t) => t.startsWith('SYN seq=0 ')).length, 2, 'the SYN is sent twice with the same ISN');
   assertLabels(sl, ['lost', '+1.000 s', 'SYN,ACK seq=0 ack=1 ']);
+  assertSent(sl, [['SYN seq=0 ', '0.000'], ['SYN seq=0 ', '1.000'], ['SYN,ACK seq=0 ack=1 ', '1.010'], ['FIN,ACK seq=35 ', '1.040']]);
   assert.ok(sl.texts.includes('1.000'), 'the retransmission leaves at 1.000');
 });

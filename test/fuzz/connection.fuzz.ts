@@ -60,7 +60,7 @@ import { tcpPacket, tcpWithRawOptions, type SegmentSpec } from '../stack/raw.js'
 /**
  * RFC 9293 Figure 5, completed by §3.10.7.4 (SYN-RECEIVED/ESTABLISHED → CLOSE-WAIT on FIN, FIN-WAIT-1 →
  * TIME-WAIT on a FIN that also acknowledges ours), §3.10.4 (CLOSE in SYN-RECEIVED → FIN-WAIT-1) and
- * §3.5 Figure 8 (simultaneous open: SYN-SENT → SYN-RECEIVED). Every state may also go to CLOSED: RST,
+ * §3.5 Figure 7 (simultaneous open: SYN-SENT → SYN-RECEIVED). Every state may also go to CLOSED: RST,
  * ABORT, the retransmission/keep-alive/user timeouts, and TIME-WAIT's 2×MSL or its reopening by a new
  * SYN (RFC 9293 §3.10.7.4, RFC 6191). synack's passive TCB that "returns to LISTEN" goes to CLOSED (the
  * listener itself stays), and its connections begin in LISTEN, so LISTEN → SYN-RECEIVED is their first.
@@ -208,7 +208,7 @@ class Violation extends Error {}
 const LISTEN_PORTS = [80, 81, 8080];
 /** Fixed local ports of active opens: reused 4-tuples meet TIME-WAIT (RFC 9293 §3.10.7.4, RFC 6191). */
 const FIXED_PORTS = [5000, 5001, 5002];
-/** Ports of simultaneous opens (RFC 9293 §3.5 Figure 8): never listened on. */
+/** Ports of simultaneous opens (RFC 9293 §3.5 Figure 7): never listened on. */
 const SIMOPEN_PORTS = [6000, 6001, 6002];
 /** Bound on live connections (both stacks), so episodes stay small. */
 const MAX_LIVE = 24;

@@ -396,7 +396,7 @@ describe('SYN-RECEIVED (passive)', () => {
   });
 });
 
-describe('SYN-RECEIVED (simultaneous open, RFC 9293 §3.5 Figure 8)', () => {
+describe('SYN-RECEIVED (simultaneous open, RFC 9293 §3.5 Figure 7)', () => {
   test('the peer\'s SYN,ACK completes the handshake: ESTABLISHED, no further segment', () => {
     const r = synReceivedSimultaneous();
     send(r, { seq: 5000, ack: 1001, flags: SYN | ACK });

@@ -295,7 +295,7 @@ export function synReceived(opts: RigOptions = {}): Rig {
   return r;
 }
 
-/** Simultaneous open (RFC 9293 §3.5 Figure 8): SYN-SENT, then the peer's bare SYN crosses ours. */
+/** Simultaneous open (RFC 9293 §3.5 Figure 7): SYN-SENT, then the peer's bare SYN crosses ours. */
 export function synReceivedSimultaneous(opts: RigOptions = {}): Rig {
   const r = synSent(opts);
   send(r, { seq: REMOTE_IRS, flags: SYN, win: opts.peerWindow ?? 65535, options: peerSynOptions(opts) });

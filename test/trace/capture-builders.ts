@@ -205,3 +205,69 @@ export function arpFrame(): Uint8Array {
   f[13] = 0x06;
   return f;
 }
+
+/**
+ * The records of a little-endian microsecond classic pcap (what synack's PcapWriter writes: the
+ * demo's captures), times shifted by `shift` seconds — to merge or cut captures in tests.
+ */
+export function pcapRecords(pcap: Uint8Array, shift = 0): Rec[] {
+  const v = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
+  const out: Rec[] = [];
+  for (let off = 24; off + 16 <= pcap.length; ) {
+    const incl = v.getUint32(off + 8, true);
+    out.push({ t: shift + v.getUint32(off, true) + v.getUint32(off + 4, true) / 1e6, frame: pcap.slice(off + 16, off + 16 + incl) });
+    off += 16 + incl;
+  }
+  return out;
+}
+
+/** One side of a hand-built segment: IPv4 address and port. */
+export type HostPort = readonly [string, number];
+
+export interface SegmentSpec {
+  from: HostPort;
+  to: HostPort;
+  /** Flags as letters: F S R P A (e.g. 'SA' for SYN,ACK, 'FA', 'PA', 'R'). */
+  flags: string;
+  seq: number;
+  ack?: number;
+  /** Payload bytes (zeros). */
+  len?: number;
+  win?: number;
+  /** Raw option bytes (padded with EOL to a multiple of 4). */
+  options?: number[];
+}
+
+const FLAG_LETTERS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10 };
+
+/**
+ * A hand-built IPv4/TCP packet (RFC 791, RFC 9293 §3.1) with a correct IPv4 header checksum; the
+ * TCP checksum is left zero (draw does not verify it: captures at the sender precede offload).
+ */
+export function tcpIpv4(s: SegmentSpec): Uint8Array {
+  const opts = s.options ?? [];
+  const optLen = (opts.length + 3) & ~3;
+  const tcpLen = 20 + optLen;
+  const total = 20 + tcpLen + (s.len ?? 0);
+  const p = new Uint8Array(total);
+  const v = new DataView(p.buffer);
+  p[0] = 0x45;
+  v.setUint16(2, total);
+  p[8] = 64;
+  p[9] = 6;
+  s.from[0].split('.').forEach((x, i) => (p[12 + i] = Number(x)));
+  s.to[0].split('.').forEach((x, i) => (p[16 + i] = Number(x)));
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += (p[i]! << 8) | p[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  v.setUint16(10, ~sum & 0xffff);
+  v.setUint16(20, s.from[1]);
+  v.setUint16(22, s.to[1]);
+  v.setUint32(24, s.seq >>> 0);
+  v.setUint32(28, (s.ack ?? 0) >>> 0);
+  p[32] = (tcpLen / 4) << 4;
+  p[33] = [...s.flags].reduce((f, c) => f | FLAG_LETTERS[c]!, 0);
+  v.setUint16(34, s.win ?? 1000);
+  p.set(opts, 40);
+  return p;
+}

@@ -166,9 +166,6 @@ test('corrupt and cut files: CaptureError naming the offset and what was wrong',
   const bad = good.slice();
   new DataView(bad.buffer).setUint32(secondAt + 8, 0xfffffff0, true);
   throws(bad, new RegExp(`^corrupt packet record at offset ${secondAt}: captured length 4294967280 is impossibly large$`));
-  const badUs = good.slice();
-  new DataView(badUs.buffer).setUint32(24 + 4, 2_000_000, true);
-  throws(badUs, /^corrupt packet record at offset 24: sub-second timestamp 2000000 is not below 1000000$/);
   // pcapng: trailing length that disagrees, a packet for an interface never described, a cut block.
   const ng = buildPcapng([{ interfaces: [{ linkType: 101 }], packets: V4.slice(0, 2).map((p) => ({ t: p.t, frame: p.ip })) }]);
   const shbLen = 28;
@@ -186,7 +183,36 @@ test('corrupt and cut files: CaptureError naming the offset and what was wrong',
   assert.equal(readCapture(ngCut).warnings.length, 1);
   const ngOdd = ng.slice();
   new DataView(ngOdd.buffer).setUint32(epbAt + 4, 13, true);
-  throws(ngOdd, new RegExp(`^corrupt block at offset ${epbAt}: block length 13`));
+  throws(ngOdd, new RegExp(`^corrupt block at offset ${epbAt}: block length 13 \\(must be a multiple of 4, at least 12\\)$`));
+  // Too large is its own reason, not "a multiple of 4".
+  const ngHuge = ng.slice();
+  new DataView(ngHuge.buffer).setUint32(epbAt + 4, 0x10000000, true);
+  throws(ngHuge, new RegExp(`^corrupt block at offset ${epbAt}: block length 268435456 is impossibly large \\(the limit is 64 MiB\\)$`));
+  // A timestamp no date can show (if_tsresol 10^0 = seconds, all ones): an error naming the block.
+  const ngTime = buildPcapng([{ interfaces: [{ linkType: 101, tsresol: 0 }], packets: [{ t: 1, frame: V4[0]!.ip }] }]);
+  const tsAt = 28 + 32; // SHB, then an IDB with the if_tsresol option
+  new DataView(ngTime.buffer).setUint32(tsAt + 12, 0xffffffff, true);
+  new DataView(ngTime.buffer).setUint32(tsAt + 16, 0xffffffff, true);
+  throws(ngTime, new RegExp(`^corrupt Enhanced Packet Block at offset ${tsAt}: timestamp 18446744073709551615 \\(1\\.845e\\+19 s since 1970\\) is out of range`));
+});
+
+test('a sub-second field of 10^6 (10^9) or more is carried into the seconds, with a warning (as libpcap reads it)', () => {
+  const recs = V4.slice(0, 3).map((p) => ({ t: p.t, frame: p.ip }));
+  for (const nanoseconds of [false, true]) {
+    const units = nanoseconds ? 1e9 : 1e6;
+    const bytes = buildPcap(101, recs, { nanoseconds });
+    const v = new DataView(bytes.buffer);
+    const secondAt = 24 + 16 + recs[0]!.frame.length;
+    v.setUint32(24, 1_700_000_000, true);
+    v.setUint32(24 + 4, units, true); // exactly one second: a writer's rounding
+    v.setUint32(secondAt, 1_700_000_000, true);
+    v.setUint32(secondAt + 4, 2 * units + units / 4, true);
+    const r = readCapture(bytes);
+    assert.equal(r.packets.length, 3);
+    assert.equal(r.packets[0]!.t, 1_700_000_001);
+    assert.equal(r.packets[1]!.t, 1_700_000_002.25);
+    assert.deepEqual(r.warnings, [`2 records (the first at offset 24) with a sub-second timestamp field of ${units} or more: the excess was carried into the seconds`]);
+  }
 });
 
 // Real tools' pcapng: Wireshark's editcap rewrites the demo capture as pcapng (what dumpcap writes).
