@@ -347,7 +347,8 @@ export function flagNames(flags: number): string[] {
 
 /**
  * Options as short strings in emit order: MSS=1460, SACK_PERM, TS=val/ecr, WS=7, then one
- * SACK=left-right per block.
+ * SACK=left-right per block — only the blocks `writeTcp` puts on the wire (with timestamps, 3 of a
+ * connection's 4), so a trace says what the segment carried.
  */
 export function formatOptions(o: TcpOptions): string[] {
   const out: string[] = [];
@@ -355,6 +356,9 @@ export function formatOptions(o: TcpOptions): string[] {
   if (o.sackPermitted) out.push('SACK_PERM');
   if (o.timestamp) out.push(`TS=${o.timestamp.val}/${o.timestamp.ecr}`);
   if (o.wscale !== undefined) out.push(`WS=${o.wscale}`);
-  if (o.sack) for (const [l, r] of o.sack) out.push(`SACK=${l}-${r}`);
+  if (o.sack) {
+    const blocks = sackBlocksThatFit(o, baseOptionsLength(o));
+    for (let i = 0; i < blocks; i++) out.push(`SACK=${o.sack[i]![0]}-${o.sack[i]![1]}`);
+  }
   return out;
 }

@@ -237,4 +237,8 @@ test('formatOptions in emit order', () => {
     ['MSS=1460', 'SACK_PERM', 'TS=10/20', 'WS=7', 'SACK=1-2', 'SACK=5-9'],
   );
   assert.deepEqual(formatOptions({}), []);
+  // Only the SACK blocks that go on the wire: 3 beside a timestamp, 4 without (RFC 2018 §3).
+  const four: Array<[number, number]> = [[1, 2], [3, 4], [5, 6], [7, 8]];
+  assert.deepEqual(formatOptions({ sack: four, timestamp: { val: 1, ecr: 2 } }), ['TS=1/2', 'SACK=1-2', 'SACK=3-4', 'SACK=5-6']);
+  assert.deepEqual(formatOptions({ sack: four }).length, 4);
 });
