@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { MemoryLink, Stack, VirtualClock } from '../src/index.js';
 import type { LinkDropReason, LinkEnd, MemoryLinkEnd, MemoryLinkOptions, TcpConnection } from '../src/index.js';
+import { SOURCE, sink } from '../src/bench/common.js';
 
 type Cc = 'cubic' | 'newreno';
 
@@ -32,8 +33,6 @@ const BDP_PACKETS = Math.round((BOTTLENECK_BPS * PATH_RTT_MS) / 1000 / (1500 * 8
 const WARMUP_BYTES = 10e6;
 /** Virtual time between checks of whether a transfer is done (and of the wall-time bound). */
 const STEP_MS = 100;
-/** The sender's source of bytes: written again and again from this buffer. */
-const SOURCE = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
 
 interface Config {
   bytes: number;
@@ -127,24 +126,15 @@ function transfer(cfg: Config, cc: Cc, lossRate: number): RunResult {
   const listener = receiver.tcpListen({ port: 5001 });
   listener.onConnection = (c) => {
     server = c;
-    const drain = (): void => {
-      for (let chunk = c.read(); chunk !== null; chunk = c.read()) {
+    sink(
+      c,
+      (chunk) => {
         bytesRead += chunk.length;
         if (Number.isNaN(warmAt) && bytesRead >= WARMUP_BYTES) warmAt = clock.now();
         if (bytesRead >= cfg.bytes && Number.isNaN(lastAt)) lastAt = clock.now();
-      }
-    };
-    c.events = {
-      onReadable: drain,
-      onEnd: () => {
-        drain();
-        c.close();
       },
-      onClosed: (err) => {
-        if (err) failure ??= err;
-      },
-    };
-    drain();
+      (err) => void (failure ??= err),
+    );
   };
 
   const t0 = clock.now();

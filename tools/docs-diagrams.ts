@@ -16,17 +16,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { demoCommand } from '../src/cli/demo.js';
 import type { CliIO } from '../src/cli/io.js';
+import { SCENARIOS, type ScenarioName } from '../src/demo/scenarios.js';
 
-/** The scenarios the docs page shows, in the order it shows them. */
-export const DOC_SCENARIOS = [
-  'handshake',
-  'simultaneous-open',
-  'simultaneous-close',
-  'half-close',
-  'refused',
-  'abort',
-  'syn-lost',
-] as const;
+/**
+ * The scenarios the docs page shows, in the order it shows them (the demo's): the connection's
+ * lifecycle, so every scenario but the two about moving data (transfer, zero-window).
+ */
+export const DOC_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => s !== 'transfer' && s !== 'zero-window');
 
 /** The command line that produces `docs/diagrams/<scenario>.svg`. */
 export function docsCommand(scenario: string, path: string): string[] {

@@ -117,6 +117,40 @@ export function stackPair(link: MemoryLinkOptions, stack: Partial<StackOptions> 
   return { clock, a, b };
 }
 
+/**
+ * A receiving end that reads all it is given: each chunk goes to `onChunk` (what is already queued
+ * at once, then on every onReadable); at the peer's FIN it reads the rest and closes its own side;
+ * a connection that closes with an error hands it to `onError`.
+ */
+export function sink(c: TcpConnection, onChunk: (chunk: Uint8Array) => void, onError: (err: Error) => void): void {
+  const drain = (): void => {
+    for (let chunk = c.read(); chunk !== null; chunk = c.read()) onChunk(chunk);
+  };
+  c.events = {
+    onReadable: drain,
+    onEnd: () => {
+      drain();
+      c.close();
+    },
+    onClosed: (err) => {
+      if (err !== null) onError(err);
+    },
+  };
+  drain();
+}
+
+/** An echo server's side of a connection, Nagle off: what it reads it writes back; it closes at the peer's FIN. */
+export function echo(c: TcpConnection): void {
+  c.setNoDelay(true);
+  c.events = {
+    onReadable: () => {
+      const d = c.read();
+      if (d !== null) c.write(d);
+    },
+    onEnd: () => c.close(),
+  };
+}
+
 export interface BulkOptions {
   /** Total bytes, split evenly between the connections. */
   bytes: number;
@@ -167,8 +201,9 @@ export async function synackBulk(pair: StackPair, o: BulkOptions, port = 5001): 
     // Where this connection's stream is in SOURCE: the first and last byte of every chunk read are
     // checked against it (O(1) per read), so a benchmark cannot count bytes that were never moved.
     let offset = 0;
-    const drain = (): void => {
-      for (let chunk = c.read(); chunk !== null; chunk = c.read()) {
+    sink(
+      c,
+      (chunk) => {
         const n = chunk.length;
         if (n > 0 && (chunk[0] !== SOURCE[offset % SOURCE.length] || chunk[n - 1] !== SOURCE[(offset + n - 1) % SOURCE.length])) {
           failure ??= new Error(`synack bulk transfer: wrong bytes received at offset ${offset}`);
@@ -176,23 +211,13 @@ export async function synackBulk(pair: StackPair, o: BulkOptions, port = 5001): 
         }
         offset += n;
         received += n;
-      }
-      if (received >= o.bytes) resolveDone();
-    };
-    c.events = {
-      onReadable: drain,
-      onEnd: () => {
-        drain();
-        c.close();
+        if (received >= o.bytes) resolveDone();
       },
-      onClosed: (err) => {
-        if (err !== null) {
-          failure ??= err;
-          resolveDone();
-        }
+      (err) => {
+        failure ??= err;
+        resolveDone();
       },
-    };
-    drain();
+    );
   };
   const t0 = performance.now();
   const clients: TcpConnection[] = [];

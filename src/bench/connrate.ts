@@ -21,7 +21,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { TcpConnection, TcpListener } from '../tcp/user.js';
-import { result, round, stackPair, turn, type StackPair } from './common.js';
+import { echo, result, round, stackPair, turn, type StackPair } from './common.js';
 import { closeServerLike, kernelNet, listenOn, synackNet, type NetLike, type ServerLike, type SocketLike } from './netlike.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
@@ -57,16 +57,7 @@ export async function synackConnRate(pair: StackPair, n: number, parallel = PARA
     const l = b.tcpListen({ port: 7000 + i, backlog: 1024 });
     listeners.push(l);
     ports.push(l.localPort);
-    l.onConnection = (c: TcpConnection) => {
-      c.setNoDelay(true);
-      c.events = {
-        onReadable: () => {
-          const d = c.read();
-          if (d !== null) c.write(d);
-        },
-        onEnd: () => c.close(),
-      };
-    };
+    l.onConnection = echo;
   }
   let started = 0;
   let finished = 0;

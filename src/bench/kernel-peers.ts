@@ -1,5 +1,5 @@
 /**
- * The kernel's side of the TUN and loss benchmarks (and of test/link/tun.test.ts): small python3
+ * The kernel's side of the TUN and loss benchmarks (and of the TUN tests, test/link/tun*.test.ts): small python3
  * programs, run inside a network namespace, that drive the Linux TCP stack through plain sockets.
  * python3 because it is on every Linux machine the TUN tests run on and sets per-socket options
  * (TCP_CONGESTION) that node:net cannot.
@@ -23,9 +23,18 @@ secs = time.monotonic() - start
 print(json.dumps({"bytes": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}))
 `;
 
-/** Accepts one connection on addr:port, reads it to EOF, closes; prints the byte count and the rate. */
+/**
+ * Accepts one connection on addr:port, reads it to EOF, closes; prints the byte count and the rate.
+ * With a third argument `check`, it also checks every byte against the pattern SEND_PY and the TUN
+ * fixture's send mode write (stream byte k is k mod 256) and prints the first offset that differs
+ * (`firstBadOffset`, -1 when none): a segment joined out of order, or a payload cut wrong, shows up
+ * there — the kernel does not check the TCP checksum of a super-packet that arrives with a partial
+ * one (CHECKSUM_PARTIAL is trusted on local delivery).
+ */
 export const SINK_PY = `
 import json, socket, sys, time
+check = len(sys.argv) > 3 and sys.argv[3] == "check"
+big = bytes(range(256)) * 260
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind((sys.argv[1], int(sys.argv[2])))
@@ -36,18 +45,45 @@ c, _ = s.accept()
 c.settimeout(60)
 start = time.monotonic()
 n = 0
+bad = -1
 said = False
 while True:
     b = c.recv(1 << 16)
     if not b:
         break
+    if check and bad < 0 and b != big[n % 256:n % 256 + len(b)]:
+        bad = n
     n += len(b)
     if not said and n >= 1 << 20:
         print("receiving", flush=True)
         said = True
 c.close()
 secs = time.monotonic() - start
-print(json.dumps({"received": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}), flush=True)
+out = {"received": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}
+if check:
+    out["firstBadOffset"] = bad
+print(json.dumps(out), flush=True)
+`;
+
+/** Sends N random bytes to host:port while reading the echo; prints whether they came back identical. */
+export const ECHO_PY = `
+import json, os, socket, sys, threading
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data = os.urandom(n)
+s = socket.create_connection((host, port), timeout=20)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
+got = bytearray()
+while True:
+    chunk = s.recv(1 << 16)
+    if not chunk:
+        break
+    got += chunk
+t.join(20)
+print(json.dumps({"sent": n, "received": len(got), "identical": bytes(got) == data}))
 `;
 
 /**

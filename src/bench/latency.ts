@@ -11,61 +11,64 @@
  * Lower is better: the ratio is synack / kernel.
  */
 import { performance } from 'node:perf_hooks';
-import type { TcpConnection } from '../tcp/user.js';
-import { median, percentile, result, round, stackPair, turn } from './common.js';
+import { echo, median, percentile, result, round, stackPair, turn } from './common.js';
 import { closeServerLike, kernelNet, listenOn, type SocketLike } from './netlike.js';
 import type { Benchmark, BenchContext, BenchResult } from './types.js';
 
 const WARMUP = 1000;
 const TIMEOUT_MS = 60_000;
 
-function timeout(what: string, reject: (e: Error) => void): ReturnType<typeof setTimeout> {
-  return setTimeout(() => reject(new Error(`${what}: not done within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
+/**
+ * The client's side of `n` timed round trips (after WARMUP more): `wire` hooks the connection's
+ * events to `ping` (start the clock, `send` one byte), `pong` (it is back: record the round trip in
+ * µs, then ping again) and `fail`. Resolves with the samples once there are `n`; rejects on `fail`
+ * or after TIMEOUT_MS.
+ */
+function pingPong(
+  what: string, n: number, send: () => void,
+  wire: (ping: () => void, pong: () => void, fail: (e: Error) => void) => void,
+): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const samples: number[] = [];
+    const timer = setTimeout(() => reject(new Error(`${what}: not done within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
+    let t = 0;
+    let count = 0;
+    const ping = (): void => {
+      t = performance.now();
+      send();
+    };
+    const pong = (): void => {
+      const rtt = (performance.now() - t) * 1000;
+      if (count++ >= WARMUP) samples.push(rtt);
+      if (samples.length >= n) {
+        clearTimeout(timer);
+        resolve(samples);
+      } else ping();
+    };
+    wire(ping, pong, (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
 }
 
 /** Round-trip times in µs of `n` 1-byte ping-pongs through two synack stacks. */
 export async function synackPingPong(n: number): Promise<number[]> {
   const { a, b } = stackPair({ mtu: 1500 });
   const l = b.tcpListen({ port: 7100 });
-  l.onConnection = (c: TcpConnection) => {
-    c.setNoDelay(true);
-    c.events = {
-      onReadable: () => {
-        const d = c.read();
-        if (d !== null) c.write(d);
-      },
-      onEnd: () => c.close(),
-    };
-  };
+  l.onConnection = echo;
   const one = new Uint8Array([0x2a]);
-  const samples: number[] = [];
   const c = a.tcpConnect({ host: '10.0.0.2', port: 7100 });
   c.setNoDelay(true);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = timeout('synack ping-pong', reject);
-      let t = 0;
-      let count = 0;
-      const ping = (): void => {
-        t = performance.now();
-        c.write(one);
-      };
+    return await pingPong('synack ping-pong', n, () => void c.write(one), (ping, pong, fail) => {
       c.events = {
         onEstablished: ping,
         onReadable: () => {
-          if (c.read() === null) return;
-          const rtt = (performance.now() - t) * 1000;
-          if (count++ >= WARMUP) samples.push(rtt);
-          if (samples.length >= n) {
-            clearTimeout(timer);
-            resolve();
-          } else ping();
+          if (c.read() !== null) pong();
         },
         onClosed: (err) => {
-          if (err !== null) {
-            clearTimeout(timer);
-            reject(err);
-          }
+          if (err !== null) fail(err);
         },
       };
     });
@@ -73,7 +76,6 @@ export async function synackPingPong(n: number): Promise<number[]> {
     c.abort();
     l.close();
   }
-  return samples;
 }
 
 /** The same through node:net over the kernel's loopback. */
@@ -86,37 +88,18 @@ export async function kernelPingPong(n: number): Promise<number[]> {
   });
   const port = await listenOn(net, server, 16);
   const one = new Uint8Array([0x2a]);
-  const samples: number[] = [];
   const s = net.connect({ host: net.host, port });
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = timeout('node:net ping-pong', reject);
-      let t = 0;
-      let count = 0;
-      const ping = (): void => {
-        t = performance.now();
-        s.write(one);
-      };
-      s.on('error', ((e: Error) => {
-        clearTimeout(timer);
-        reject(e);
-      }) as (...a: never[]) => void);
+    return await pingPong('node:net ping-pong', n, () => void s.write(one), (ping, pong, fail) => {
+      s.on('error', fail as (...a: never[]) => void);
       s.once('connect', ping);
       // One byte per write and one write outstanding: each 'data' event is one echo.
-      s.on('data', () => {
-        const rtt = (performance.now() - t) * 1000;
-        if (count++ >= WARMUP) samples.push(rtt);
-        if (samples.length >= n) {
-          clearTimeout(timer);
-          resolve();
-        } else ping();
-      });
+      s.on('data', pong);
     });
   } finally {
     s.destroy();
     await closeServerLike(server);
   }
-  return samples;
 }
 
 export const latencyBenchmark: Benchmark = {

@@ -38,6 +38,7 @@ import type { TcpConnection } from '../tcp/user.js';
 import { guardSignals, have, isRoot, withNetns } from './netns.js';
 import type { Netns } from './netns.js';
 import { TIMED_SEND_PY, TIMED_SINK_PY } from './kernel-peers.js';
+import { SOURCE, sink } from './common.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
 export const LOSS_PATH = {
@@ -53,8 +54,6 @@ export const LOSS_PATH = {
 
 const RTT_MS = 2 * LOSS_PATH.delayMs;
 const BRIDGE = fileURLToPath(new URL('./loss-bridge.js', import.meta.url));
-/** The sender's bytes, written again and again. */
-const SOURCE = new Uint8Array(1 << 20).map((_, i) => (i * 2654435761) >>> 24);
 
 /** Mathis et al.: MSS × 8 / RTT × sqrt(3/2) / sqrt(p), in Mbit/s. */
 export function mathisMbps(mssBytes: number, rttMs: number, p: number): number {
@@ -96,22 +95,8 @@ export async function synackLossGoodput(virtual: boolean, seconds: number, maxWa
   let bytesAtEnd = NaN;
   let failure: Error | null = null;
   const listener = receiver.tcpListen({ port: 5001 });
-  listener.onConnection = (c: TcpConnection) => {
-    const drain = (): void => {
-      for (let chunk = c.read(); chunk !== null; chunk = c.read()) bytesRead += chunk.length;
-    };
-    c.events = {
-      onReadable: drain,
-      onEnd: () => {
-        drain();
-        c.close();
-      },
-      onClosed: (err) => {
-        if (err) failure ??= err;
-      },
-    };
-    drain();
-  };
+  listener.onConnection = (c: TcpConnection) =>
+    sink(c, (chunk) => void (bytesRead += chunk.length), (err) => void (failure ??= err));
 
   const conn = sender.tcpConnect({ host: '10.0.0.2', port: 5001 });
   let written = 0;

@@ -27,6 +27,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { guardSignals, have, isRoot, withNetns } from './netns.js';
 import type { Netns } from './netns.js';
+import type { TunStats } from '../link/tun.js';
 import { SEND_PY, SINK_PY } from './kernel-peers.js';
 import type { BenchContext, BenchResult, Benchmark } from './types.js';
 
@@ -50,22 +51,8 @@ export function tunBytes(quick: boolean): number {
   return (quick ? 64 : 256) * MiB;
 }
 
-interface LinkStats {
-  packetsIn: number;
-  bytesIn: number;
-  packetsOut: number;
-  bytesOut: number;
-  drops: number;
-  polls: number;
-  turns: number;
-  gsoPacketsIn: number;
-  checksumsCompleted: number;
-  gsoPacketsOut: number;
-  gsoSegmentsOut: number;
-  offload: boolean;
-  gso: boolean;
-  offloadRefused: string | null;
-}
+/** What tun-worker.ts reports of its link: the TunLink's counters and what offload it was granted. */
+type LinkStats = TunStats & { offload: boolean; gso: boolean; offloadRefused: string | null };
 
 export interface TunRun {
   mbps: number;

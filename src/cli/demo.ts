@@ -17,6 +17,7 @@ import {
 } from '../demo/scenarios.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, numberOption, parseCommandArgs, type CliIO } from './io.js';
 import { IMPAIR_OPTIONS, parseImpairValues } from './impair-options.js';
+import { TEXT_OPTIONS, parseTextValues, textRenderOptions, type TextFlags } from './text-options.js';
 
 export const DEMO_HELP = `Usage: synack demo [options]
 
@@ -51,7 +52,7 @@ ${SCENARIOS.map((s) => `                     ${s.padEnd(19)}${SCENARIO_DESCRIPTI
 `;
 
 /** Parse `synack demo` arguments; throws UsageError with a one-line reason. */
-export function parseDemoArgs(args: string[]): {
+export function parseDemoArgs(args: string[]): TextFlags & {
   help: boolean;
   scenario: string;
   options: ScenarioOptions;
@@ -60,10 +61,6 @@ export function parseDemoArgs(args: string[]): {
   html: string | undefined;
   mermaid: string | undefined;
   json: boolean;
-  explain: boolean;
-  color: boolean | undefined;
-  ascii: boolean;
-  width: number | undefined;
 } {
   const parsed = parseCommandArgs({
     args,
@@ -79,11 +76,7 @@ export function parseDemoArgs(args: string[]): {
       html: { type: 'string' },
       mermaid: { type: 'string' },
       json: { type: 'boolean' },
-      explain: { type: 'boolean' },
-      color: { type: 'boolean' },
-      'no-color': { type: 'boolean' },
-      ascii: { type: 'boolean' },
-      width: { type: 'string' },
+      ...TEXT_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -95,11 +88,10 @@ export function parseDemoArgs(args: string[]): {
   if (!v.help && !isScenarioName(scenario)) {
     throw new UsageError(`unknown scenario '${scenario}' (valid: ${SCENARIOS.join(', ')})`);
   }
-  if (v.color === true && v['no-color'] === true) throw new UsageError('--color and --no-color contradict each other');
+  const text = parseTextValues(v);
   const options: ScenarioOptions = {};
   const impairment = parseImpairValues(v);
   const bytes = numberOption('bytes', v.bytes, (n) => Number.isInteger(n) && n >= 1 && n <= 1 << 30, 'an integer from 1 to 1073741824');
-  const width = numberOption('width', v.width, (n) => Number.isInteger(n) && n >= 40 && n <= 1000, 'an integer from 40 to 1000');
   if (impairment.seed !== undefined) options.seed = impairment.seed;
   if (impairment.lossRate !== undefined) options.loss = impairment.lossRate;
   if (impairment.delayMs !== undefined) options.delayMs = impairment.delayMs;
@@ -118,10 +110,7 @@ export function parseDemoArgs(args: string[]): {
     html: v.html,
     mermaid: v.mermaid,
     json: v.json === true,
-    explain: v.explain === true,
-    color: v.color === true ? true : v['no-color'] === true ? false : undefined,
-    ascii: v.ascii === true,
-    width,
+    ...text,
   };
 }
 
@@ -196,10 +185,7 @@ export function demoCommand(args: string[], io: CliIO): number {
   if (a.json) {
     io.stdout(`${JSON.stringify({ ...result.model, summary: result.summary })}\n`);
   } else {
-    const noColor = io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== '';
-    const color = a.color ?? (io.isTTY && !noColor);
-    const width = a.width ?? io.columns ?? 100;
-    io.stdout(`${renderText(result.model, { width, color, explain: a.explain, ascii: a.ascii })}\n\n`);
+    io.stdout(`${renderText(result.model, textRenderOptions(a, io))}\n\n`);
     io.stdout(`${formatSummary(result, a.ascii)}\n`);
     if (a.pcap !== undefined) io.stdout(`capture written to ${a.pcap}\n`);
     for (const path of written) if (path !== a.pcap) io.stdout(`diagram written to ${path}\n`);

@@ -14,6 +14,7 @@ import { defaultStream, extractTcp, inferStream, splitStreams, type StreamSummar
 import type { DiagramModel } from '../diagram/model.js';
 import { CaptureError, readCapture, type CaptureReadResult } from '../trace/capture.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, numberOption, parseCommandArgs, type CliIO } from './io.js';
+import { TEXT_OPTIONS, parseTextValues, textRenderOptions, type TextFlags } from './text-options.js';
 
 const FORMATS = ['text', 'svg', 'html', 'json', 'mermaid'] as const;
 type Format = (typeof FORMATS)[number];
@@ -50,7 +51,7 @@ Options:
   -h, --help       this help
 `;
 
-export interface DrawArgs {
+export interface DrawArgs extends TextFlags {
   help: boolean;
   file: string | undefined;
   format: Format;
@@ -58,10 +59,6 @@ export interface DrawArgs {
   stream: number | undefined;
   list: boolean;
   json: boolean;
-  explain: boolean;
-  color: boolean | undefined;
-  ascii: boolean;
-  width: number | undefined;
 }
 
 /** Parse `synack draw` arguments; throws UsageError with a one-line reason. */
@@ -76,11 +73,7 @@ export function parseDrawArgs(args: string[]): DrawArgs {
       stream: { type: 'string' },
       list: { type: 'boolean' },
       json: { type: 'boolean' },
-      explain: { type: 'boolean' },
-      color: { type: 'boolean' },
-      'no-color': { type: 'boolean' },
-      ascii: { type: 'boolean' },
-      width: { type: 'string' },
+      ...TEXT_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -91,10 +84,9 @@ export function parseDrawArgs(args: string[]): DrawArgs {
   const format = v.format ?? (v.json === true ? 'json' : 'text');
   if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`unknown --format '${format}' (valid: ${FORMATS.join(', ')})`);
   if (v.json === true && format !== 'json') throw new UsageError(`--json and --format ${format} contradict each other`);
-  if (v.color === true && v['no-color'] === true) throw new UsageError('--color and --no-color contradict each other');
+  const text = parseTextValues(v);
   if (v.list === true && v.stream !== undefined) throw new UsageError('--list lists every stream: it takes no --stream');
   const stream = numberOption('stream', v.stream, (n) => Number.isInteger(n) && n >= 0, 'a stream number (0, 1, … see --list)');
-  const width = numberOption('width', v.width, (n) => Number.isInteger(n) && n >= 40 && n <= 1000, 'an integer from 40 to 1000');
   return {
     help,
     file: parsed.positionals[0],
@@ -103,10 +95,7 @@ export function parseDrawArgs(args: string[]): DrawArgs {
     stream,
     list: v.list === true,
     json: v.json === true || format === 'json',
-    explain: v.explain === true,
-    color: v.color === true ? true : v['no-color'] === true ? false : undefined,
-    ascii: v.ascii === true,
-    width,
+    ...text,
   };
 }
 
@@ -297,13 +286,10 @@ function render(a: DrawArgs, io: CliIO, model: DiagramModel, info: CaptureInfo):
     case 'mermaid':
       return `${renderMermaid(model)}\n`;
     case 'text': {
-      const noColor = io.env['NO_COLOR'] !== undefined && io.env['NO_COLOR'] !== '';
-      const color = a.output !== undefined ? a.color === true : a.color ?? (io.isTTY && !noColor);
-      const width = a.width ?? (a.output === undefined ? io.columns : undefined) ?? 100;
       const lines = [
         `${model.title ?? ''} — states inferred from the capture (t = 0 at ${fmtTime(info.start)})`,
         '',
-        renderText(model, { width, color, explain: a.explain, ascii: a.ascii }),
+        renderText(model, textRenderOptions(a, io, a.output !== undefined)),
       ];
       const marked = model.segments.filter((s) => s.marks !== undefined && s.marks.length > 0);
       if (marked.length > 0) {

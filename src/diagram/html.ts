@@ -221,57 +221,12 @@ table.hdr td{padding:2px 0;word-break:break-all}
 
 /**
  * The page script, written as a function so the compiler checks it, embedded by its source text.
- * It must not use anything from outside its own body: it runs in the page.
+ * It must not use anything from outside its own body but types (erased from that text): it runs in the page.
  */
 function pageScript(): void {
-  interface Flag {
-    name: string;
-    set: boolean;
-  }
-  interface Header {
-    index: number;
-    from: string;
-    to: string;
-    srcAddress: string;
-    srcPort: number;
-    dstAddress: string;
-    dstPort: number;
-    source: string;
-    destination: string;
-    seq: number;
-    seqAbs: number;
-    hasAck: boolean;
-    ack: number;
-    ackAbs: number;
-    dataOffset: { words: number; bytes: number; exact: boolean } | undefined;
-    flags: Flag[];
-    flagHex: string;
-    flagByte: number;
-    win: number;
-    len: number;
-    options: string[];
-    marks: string[];
-    dropped: boolean;
-    dropReason: string | undefined;
-    t: number;
-    tArrive: number | undefined;
-  }
-  interface State {
-    t: number;
-    state: string;
-    cause: string;
-    rfc: string;
-    assumed?: boolean;
-  }
-  interface Data {
-    model: {
-      inferred: boolean;
-      endpoints: Array<{ name: string; address: string; port: number; states: State[] }>;
-      notes: Array<{ t: number; endpoint: string; what: string; rfc?: string }>;
-    };
-    headers: Header[];
-    steps: Array<{ row: number; t: number; seg: number | null; states: Array<[number, number]> }>;
-  }
+  // The shapes pageData() embeds, named for the page (types only: nothing of them is in the page's text).
+  type Header = HeaderView;
+  type Data = PageData;
   const dataEl = document.getElementById('synack-data');
   if (dataEl === null) return;
   const data = JSON.parse(dataEl.textContent ?? '{}') as Data;

@@ -14,7 +14,6 @@
  * tests say `skipped: needs …`, and under CI=true that is a failure instead.
  */
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,16 +21,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative, sep } from 'node:path';
 import { repoRoot } from '../support/repo.js';
+import { PAGE_TIMEOUT_MS, closeBrowser, findChromium, launch, needs, pageProblems, withTimeout, type Browser } from './support.js';
 
-const CHROMIUM = process.env['SYNACK_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
-const LAUNCH_TIMEOUT_MS = 60_000;
-const PAGE_TIMEOUT_MS = 30_000;
 const EVAL_TIMEOUT_MS = 60_000;
 const ECHO_BYTES = 64 * 1024;
 
-// --- The few parts of esbuild's and playwright-core's APIs used here. They are loaded at run time by a
-// --- computed specifier, so the project compiles whether or not they are installed.
+// --- The few parts of esbuild's API used here. It is loaded at run time by a computed specifier, so
+// --- the project compiles whether or not it is installed (playwright-core's: ./support.ts).
 
 interface EsbuildMetaImport {
   path: string;
@@ -49,38 +46,10 @@ interface Esbuild {
   build(options: Record<string, unknown>): Promise<EsbuildResult>;
 }
 
-interface ConsoleMessage {
-  type(): string;
-  text(): string;
-}
-interface Page {
-  goto(url: string, options: { timeout: number }): Promise<unknown>;
-  waitForFunction(expression: string, arg: undefined, options: { timeout: number }): Promise<unknown>;
-  evaluate(expression: string): Promise<unknown>;
-  on(event: 'pageerror', fn: (error: Error) => void): unknown;
-  on(event: 'console', fn: (message: ConsoleMessage) => void): unknown;
-  setDefaultTimeout(ms: number): void;
-}
-interface Browser {
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: {
-    launch(options: { executablePath: string; args: string[]; headless: boolean; timeout: number }): Promise<Browser>;
-  };
-}
-
 // ------------------------------------------------------------------------------------------------
 
 const ROOT = repoRoot();
 const ENTRY = join(ROOT, 'test', 'browser', 'fixtures', 'entry.js');
-
-/** `skipped: needs X` — except under CI=true, where a missing tool is a failure (CONTRACT.md). */
-function needs(t: TestContext, what: string, why: string): void {
-  if (process.env['CI'] === 'true') throw new Error(`needs ${what} (${why}); under CI=true this is a failure, not a skip`);
-  t.skip(`skipped: needs ${what}`);
-}
 
 async function importOptional<T>(name: string): Promise<T | null> {
   try {
@@ -88,14 +57,6 @@ async function importOptional<T>(name: string): Promise<T | null> {
   } catch {
     return null;
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 interface Bundle {
@@ -175,10 +136,8 @@ test('esbuild bundles `import { Stack, MemoryLink, VirtualClock } from "synack"`
 });
 
 test('the bundle runs TCP in headless Chromium', async (t) => {
-  const pw = await importOptional<Partial<Playwright> & { default?: Playwright }>('playwright-core');
-  const chromium = pw?.chromium ?? pw?.default?.chromium;
-  if (chromium === undefined) return needs(t, 'chromium', 'npm package playwright-core is missing');
-  if (!existsSync(CHROMIUM)) return needs(t, 'chromium', `${CHROMIUM} is missing: apt-get install chromium`);
+  const chromium = await findChromium(t);
+  if (chromium === null) return;
   const b = await bundle();
   if (b === null) return needs(t, 'esbuild', 'npm install');
 
@@ -207,23 +166,10 @@ test('the bundle runs TCP in headless Chromium', async (t) => {
     );
     const { port } = server.address() as AddressInfo;
 
-    browser = await withTimeout(
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--headless=new'],
-        headless: true,
-        timeout: LAUNCH_TIMEOUT_MS,
-      }),
-      LAUNCH_TIMEOUT_MS + 5_000,
-      'chromium launch',
-    );
+    browser = await launch(chromium);
     const page = await browser.newPage();
     page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(e.stack ?? e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console.error: ${m.text()}`);
-    });
+    const pageErrors = pageProblems(page, { warnings: false });
     await page.goto(`http://127.0.0.1:${port}/`, { timeout: PAGE_TIMEOUT_MS });
     await page.waitForFunction('globalThis.synackTest !== undefined', undefined, { timeout: PAGE_TIMEOUT_MS }).catch((e: unknown) => {
       throw new Error(`the bundle did not load: ${pageErrors.join('\n') || String(e)}`);
@@ -285,7 +231,7 @@ test('the bundle runs TCP in headless Chromium', async (t) => {
       assert.deepEqual(pageErrors, []);
     });
   } finally {
-    if (browser !== undefined) await withTimeout(browser.close(), 15_000, 'chromium close').catch(() => {});
+    await closeBrowser(browser);
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }

@@ -14,77 +14,21 @@
  * Without playwright-core or Chromium the tests say `skipped: needs …`; under CI=true that is a failure.
  */
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { repoRoot } from '../support/repo.js';
 import { renderHtml } from '../../src/diagram/html.js';
 import { bulkModel } from '../diagram/synthetic.js';
+import { PAGE_TIMEOUT_MS, closeBrowser, findChromium, launch, pageProblems, screenshot, type Browser, type Page } from './support.js';
 
-const CHROMIUM = process.env['SYNACK_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
-const LAUNCH_TIMEOUT_MS = 60_000;
-const PAGE_TIMEOUT_MS = 30_000;
 const CLI_TIMEOUT_MS = 60_000;
 
-// --- The few parts of playwright-core's API used here (loaded at run time, so the project compiles
-// --- whether or not it is installed).
-interface ConsoleMessage {
-  type(): string;
-  text(): string;
-}
-interface Request {
-  url(): string;
-}
-interface Locator {
-  hover(options?: { timeout?: number }): Promise<void>;
-  click(options?: { timeout?: number }): Promise<void>;
-  focus(options?: { timeout?: number }): Promise<void>;
-}
-interface Page {
-  goto(url: string, options: { timeout: number }): Promise<unknown>;
-  waitForSelector(selector: string, options: { timeout: number; state?: 'attached' | 'visible' }): Promise<unknown>;
-  evaluate<T>(fn: string): Promise<T>;
-  locator(selector: string): Locator;
-  keyboard: { press(key: string): Promise<void> };
-  mouse: { move(x: number, y: number): Promise<void> };
-  screenshot(options: { path: string; timeout: number; fullPage?: boolean }): Promise<unknown>;
-  on(event: 'pageerror', fn: (error: Error) => void): unknown;
-  on(event: 'console', fn: (message: ConsoleMessage) => void): unknown;
-  on(event: 'request', fn: (request: Request) => void): unknown;
-  setDefaultTimeout(ms: number): void;
-  close(): Promise<void>;
-}
-interface Browser {
-  newPage(options?: { viewport: { width: number; height: number } }): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: {
-    launch(options: { executablePath: string; args: string[]; headless: boolean; timeout: number }): Promise<Browser>;
-  };
-}
-
 const ROOT = repoRoot();
-const SCREENSHOTS = join(ROOT, 'test-output', 'screenshots');
-
-/** `skipped: needs X` — except under CI=true, where a missing tool is a failure (CONTRACT.md). */
-function needs(t: TestContext, what: string, why: string): void {
-  if (process.env['CI'] === 'true') throw new Error(`needs ${what} (${why}); under CI=true this is a failure, not a skip`);
-  t.skip(`skipped: needs ${what}`);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Run the synack executable (the built one, or the source through tsx when this file runs as .ts). */
 function synack(args: string[]): { status: number | null; stdout: string; stderr: string } {
@@ -101,43 +45,11 @@ function synack(args: string[]): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-async function launch(t: TestContext): Promise<Browser | null> {
-  let pw: (Partial<Playwright> & { default?: Playwright }) | null = null;
-  try {
-    pw = (await import('playwright-core' as string)) as Partial<Playwright> & { default?: Playwright };
-  } catch {
-    pw = null;
-  }
-  const chromium = pw?.chromium ?? pw?.default?.chromium;
-  if (chromium === undefined) {
-    needs(t, 'chromium', 'npm package playwright-core is missing');
-    return null;
-  }
-  if (!existsSync(CHROMIUM)) {
-    needs(t, 'chromium', `${CHROMIUM} is missing: apt-get install chromium`);
-    return null;
-  }
-  return withTimeout(
-    chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--headless=new'],
-      headless: true,
-      timeout: LAUNCH_TIMEOUT_MS,
-    }),
-    LAUNCH_TIMEOUT_MS + 5_000,
-    'chromium launch',
-  );
-}
-
 /** A page that records every error and every request it makes. */
 async function openPage(browser: Browser, url: string): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-  const problems: string[] = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console.${m.type()}: ${m.text()}`);
-  });
+  const problems = pageProblems(page);
   page.on('request', (r) => {
     // The page itself is the only thing loaded: no script, style, font or image from anywhere.
     if (r.url() !== url) problems.push(`request: ${r.url()}`);
@@ -193,10 +105,10 @@ function findSeg(segs: Array<EmbeddedSegment | undefined>, flags: string): numbe
 }
 
 test('synack demo --html and synack draw --format html: self-contained pages; hover shows the header; stepping moves through time', async (t) => {
-  const browser = await launch(t);
-  if (browser === null) return;
+  const chromium = await findChromium(t);
+  if (chromium === null) return;
+  const browser = await launch(chromium);
   const dir = mkdtempSync(join(tmpdir(), 'synack-html-'));
-  mkdirSync(SCREENSHOTS, { recursive: true });
   try {
     const html = join(dir, 'handshake.html');
     const svg = join(dir, 'handshake.svg');
@@ -235,7 +147,7 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
       assert.match(s.header, /data offset\d+ words = \d+ bytes/);
       assert.match(s.header, /window65535/);
       assert.match(s.header, /optionsMSS=1460/);
-      await page.screenshot({ path: join(SCREENSHOTS, 'diagram-html-hover.png'), timeout: PAGE_TIMEOUT_MS, fullPage: true });
+      await screenshot(page, 'diagram-html-hover.png', { fullPage: true });
       // Moving away brings back the current step's segment.
       await page.mouse.move(2, 2);
       assert.match((await shown(page)).header, /#1 client → server/);
@@ -254,7 +166,7 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
       assert.match(s.status, /^step 3 of /);
       assert.match(s.sides[0]!, /^client ESTABLISHED/);
       assert.deepEqual(s.current.map((i) => segs[i]!.flags.join(',')), ['ACK']);
-      await page.screenshot({ path: join(SCREENSHOTS, 'diagram-html-step.png'), timeout: PAGE_TIMEOUT_MS, fullPage: true });
+      await screenshot(page, 'diagram-html-step.png', { fullPage: true });
       await page.keyboard.press('ArrowLeft');
       s = await shown(page);
       assert.match(s.status, /^step 2 of /);
@@ -301,7 +213,7 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
       assert.deepEqual(r.empty, [], 'text nodes without a box');
       assert.ok(r.width > 600, `width ${r.width}`);
       for (const w of ['SYN-SENT', 'SYN-RECEIVED', 'CLOSE-WAIT', 'LAST-ACK', 'TIME-WAIT', 'seq=0 ack=1']) assert.ok(r.words.includes(w), w);
-      await sp.screenshot({ path: join(SCREENSHOTS, 'diagram-svg.png'), timeout: PAGE_TIMEOUT_MS });
+      await screenshot(sp, 'diagram-svg.png');
       assert.deepEqual(sproblems, []);
       await sp.close();
     });
@@ -335,7 +247,7 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
       await dp.keyboard.press('ArrowRight');
       s = await shown(dp);
       assert.match(s.status, /^step 2 of /);
-      await dp.screenshot({ path: join(SCREENSHOTS, 'diagram-draw-html.png'), timeout: PAGE_TIMEOUT_MS, fullPage: true });
+      await screenshot(dp, 'diagram-draw-html.png', { fullPage: true });
       assert.deepEqual(dproblems, [], 'no console errors, page errors or requests');
       await dp.close();
     });
@@ -378,14 +290,14 @@ test('synack demo --html and synack draw --format html: self-contained pages; ho
       s = await shown(bp);
       assert.match(s.header, new RegExp(`#${rexmit + 1} client → server`));
       assert.match(s.header, /analysisretransmission/);
-      await bp.screenshot({ path: join(SCREENSHOTS, 'diagram-html-elided.png'), timeout: PAGE_TIMEOUT_MS, fullPage: true });
+      await screenshot(bp, 'diagram-html-elided.png', { fullPage: true });
       assert.deepEqual(bproblems, [], 'no console errors, page errors or requests');
       await bp.close();
     });
     // The files are the ones written: the SVG on disk is the one loaded.
     assert.match(readFileSync(svg, 'utf8'), /^<\?xml/);
   } finally {
-    await withTimeout(browser.close(), 15_000, 'chromium close').catch(() => {});
+    await closeBrowser(browser);
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -10,74 +10,22 @@
  * /usr/bin/chromium; without them the test says `skipped: needs …` (a failure under CI=true).
  */
 import { test } from 'node:test';
-import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { repoRoot } from '../support/repo.js';
+import { PAGE_TIMEOUT_MS, closeBrowser, findChromium, launch, pageProblems, screenshot, withTimeout, type Browser } from './support.js';
 
-const CHROMIUM = process.env['SYNACK_CHROMIUM'] ?? '/usr/bin/chromium';
 /** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
 const START_TIMEOUT_MS = 20_000;
-const LAUNCH_TIMEOUT_MS = 60_000;
-const PAGE_TIMEOUT_MS = 30_000;
 const RUN_TIMEOUT_MS = 60_000;
 /** How often a wait looks at the page (at 10 steps/s, several looks per step). */
 const POLL_MS = 10;
 /** Step clicks allowed for a whole scenario (the handshake takes about 20). */
 const MAX_STEPS = 300;
 
-// --- The parts of playwright-core's API used here (loaded at run time, as in bundle.test.ts).
-
-interface ConsoleMessage {
-  type(): string;
-  text(): string;
-}
-interface Request {
-  url(): string;
-}
-interface Page {
-  goto(url: string, options: { timeout: number }): Promise<unknown>;
-  evaluate(expression: string): Promise<unknown>;
-  click(selector: string, options?: { timeout: number }): Promise<void>;
-  selectOption(selector: string, value: string, options?: { timeout: number }): Promise<unknown>;
-  fill(selector: string, value: string, options?: { timeout: number }): Promise<void>;
-  screenshot(options: { path: string; fullPage?: boolean; timeout: number }): Promise<unknown>;
-  setViewportSize(size: { width: number; height: number }): Promise<void>;
-  on(event: 'pageerror', fn: (error: Error) => void): unknown;
-  on(event: 'console', fn: (message: ConsoleMessage) => void): unknown;
-  on(event: 'request', fn: (request: Request) => void): unknown;
-  setDefaultTimeout(ms: number): void;
-}
-interface Browser {
-  newPage(): Promise<Page>;
-  close(): Promise<void>;
-}
-interface Playwright {
-  chromium: {
-    launch(options: { executablePath: string; args: string[]; headless: boolean; timeout: number }): Promise<Browser>;
-  };
-}
-
-const ROOT = repoRoot();
 /** The CLI of the same build as this test (dist/src/cli/main.js when run from dist/test/). */
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const SHOTS = join(ROOT, 'test-output', 'screenshots');
-
-function needs(t: TestContext, what: string, why: string): void {
-  if (process.env['CI'] === 'true') throw new Error(`needs ${what} (${why}); under CI=true this is a failure, not a skip`);
-  t.skip(`skipped: needs ${what}`);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** Starts `synack ui --port 0 --json` and reads the URL it prints. */
 async function startUi(): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
@@ -168,36 +116,20 @@ const ACTIVE = ['CLOSED', 'SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2',
 const PASSIVE = ['LISTEN', 'SYN-RECEIVED', 'ESTABLISHED', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSED'];
 
 test('synack ui: the page runs two stacks in Chromium', async (t) => {
-  const pw = await import('playwright-core' as string).catch(() => null) as (Partial<Playwright> & { default?: Playwright }) | null;
-  const chromium = pw?.chromium ?? pw?.default?.chromium;
-  if (chromium === undefined) return needs(t, 'chromium', 'npm package playwright-core is missing');
-  if (!existsSync(CHROMIUM)) return needs(t, 'chromium', `${CHROMIUM} is missing: apt-get install chromium`);
+  const chromium = await findChromium(t);
+  if (chromium === null) return;
   assert.ok(existsSync(MAIN), `${MAIN} is missing: run npm run build`);
-  mkdirSync(SHOTS, { recursive: true });
 
   const ui = await startUi();
   let browser: Browser | undefined;
   try {
     assert.match(ui.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-    browser = await withTimeout(
-      chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--headless=new'],
-        headless: true,
-        timeout: LAUNCH_TIMEOUT_MS,
-      }),
-      LAUNCH_TIMEOUT_MS + 5_000,
-      'chromium launch',
-    );
+    browser = await launch(chromium);
     const page = await browser.newPage();
     page.setDefaultTimeout(PAGE_TIMEOUT_MS);
     await page.setViewportSize({ width: 1600, height: 1000 });
-    const errors: string[] = [];
+    const errors = pageProblems(page);
     const requests: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.stack ?? e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') errors.push(`console.${m.type()}: ${m.text()}`);
-    });
     page.on('request', (r) => requests.push(r.url()));
     const snap = async (): Promise<Snapshot> => (await withTimeout(page.evaluate(SNAPSHOT), PAGE_TIMEOUT_MS, 'snapshot')) as Snapshot;
     /**
@@ -251,13 +183,13 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
       assert.equal(established.tcb['server.irs'], established.tcb['client.iss']);
       assert.equal(established.tcb['client.irs'], established.tcb['server.iss']);
       assert.ok(((Number(established.tcb['client.sndNxt']) - iss) >>> 0) >= 1, 'the SYN used one sequence number');
-      await page.screenshot({ path: join(SHOTS, 'ui-handshake-established.png'), timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-handshake-established.png');
 
       await waitFor(`document.querySelector('.state[data-side="client"]').dataset.state === 'TIME-WAIT'`, 'client TIME-WAIT');
       const timeWait = await snap();
       assert.deepEqual(timeWait.fig5.client, ['TIME-WAIT']);
       assert.ok(timeWait.fig5.edges.some((e) => e.startsWith('FIN-WAIT-2>TIME-WAIT:') && e.includes('client')), timeWait.fig5.edges.join(' '));
-      await page.screenshot({ path: join(SHOTS, 'ui-handshake-time-wait.png'), timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-handshake-time-wait.png');
 
       await waitFor(`document.body.dataset.status === 'done'`, 'the run finished');
       const end = await snap();
@@ -279,7 +211,7 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
       assert.equal(end.inflight, 0, 'nothing left on the wire');
       assert.equal(end.summaryOk, 'true', 'the scenario checks passed in the page');
       assert.ok(end.log > 20, `${end.log} events logged`);
-      await page.screenshot({ path: join(SHOTS, 'ui-handshake-done.png'), fullPage: true, timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-handshake-done.png', { fullPage: true });
       assert.deepEqual(errors, []);
     });
 
@@ -314,7 +246,7 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
       assert.equal(s3.client, 'ESTABLISHED', 'step 3: the SYN,ACK arrives');
       assert.deepEqual(s3.arrows.slice(0, 3), ['SYN', 'SYN,ACK', 'ACK']);
       assert.equal(s3.tcb['client.sndUna'], String((iss + 1) >>> 0), 'the SYN is acknowledged: SND.UNA = ISS+1');
-      await page.screenshot({ path: join(SHOTS, 'ui-step-3.png'), timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-step-3.png');
 
       // Step on to the end: every state change shows on its own step, in order.
       // Each side's states as seen after each step (from before step 1), repeats collapsed.
@@ -363,7 +295,7 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
       const fins = bothClosing.arrows.map((f, i) => [f, bothClosing!.arrowFrom[i]] as const).filter(([f]) => f.includes('FIN'));
       assert.deepEqual(fins.map(([, from]) => from).sort(), ['client', 'server']);
       assert.ok(bothClosing.fig5.edges.some((e) => e.startsWith('FIN-WAIT-1>CLOSING:') && e.includes('client') && e.includes('server')), bothClosing.fig5.edges.join(' '));
-      await page.screenshot({ path: join(SHOTS, 'ui-simultaneous-close-closing.png'), timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-simultaneous-close-closing.png');
 
       await page.selectOption('#speed', 'max');
       await page.click('#play');
@@ -373,7 +305,7 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
       assert.deepEqual(end.clientHistory, ['CLOSED', 'SYN-SENT', ...tail]);
       assert.deepEqual(end.serverHistory, ['LISTEN', 'SYN-RECEIVED', ...tail]);
       assert.equal(end.summaryOk, 'true');
-      await page.screenshot({ path: join(SHOTS, 'ui-simultaneous-close-done.png'), fullPage: true, timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-simultaneous-close-done.png', { fullPage: true });
       assert.deepEqual(errors, []);
     });
 
@@ -398,7 +330,7 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
       assert.ok(lost > 0, 'at 30 % loss some segment was lost');
       const t2 = (await page.evaluate(`[...document.querySelectorAll('#log li[data-kind="in"]')][0].textContent`)) as string;
       assert.match(t2, /^0\.0[5-9]\d|^[1-9]/, `the first arrival comes 50 ms or more after the start: ${t2}`);
-      await page.screenshot({ path: join(SHOTS, 'ui-handshake-lossy.png'), fullPage: true, timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-handshake-lossy.png', { fullPage: true });
       assert.deepEqual(errors, []);
     });
 
@@ -422,7 +354,7 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
         assert.equal(s.summaryOk, 'true', `${name}: ${(await page.evaluate(`document.querySelector('#summary').textContent`)) as string}`);
         assert.equal(s.client, 'CLOSED', name);
       }
-      await page.screenshot({ path: join(SHOTS, 'ui-zero-window-done.png'), fullPage: true, timeout: PAGE_TIMEOUT_MS });
+      await screenshot(page, 'ui-zero-window-done.png', { fullPage: true });
       assert.deepEqual(errors, []);
     });
 
@@ -431,7 +363,7 @@ test('synack ui: the page runs two stacks in Chromium', async (t) => {
     assert.ok(requests.length >= 3, requests.join(' '));
     for (const r of requests) assert.ok(r.startsWith(`${origin}/`) || r.startsWith('data:'), `request to ${r}`);
   } finally {
-    if (browser !== undefined) await withTimeout(browser.close(), 15_000, 'chromium close').catch(() => {});
+    await closeBrowser(browser);
     const code = await stopUi(ui.child);
     assert.equal(code, 0, `synack ui exit status after SIGTERM (stderr: ${ui.stderr()})`);
   }

@@ -9,13 +9,11 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { lastJson, python, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
-import { repoRoot } from '../support/repo.js';
-import { SEND_PY } from '../../src/bench/kernel-peers.js';
+import { TUN_HOST as HOST, sendToKernel, stopHost } from '../support/tun.js';
+import { ECHO_PY, SEND_PY } from '../../src/bench/kernel-peers.js';
 
-const HOST = join(repoRoot(), 'dist', 'test', 'link', 'fixtures', 'tun-host.js');
 const NODE = process.execPath;
 const MiB = 1024 * 1024;
 
@@ -27,57 +25,6 @@ if (process.env['CI'] === 'true' && missing.length > 0) {
     assert.fail(`TUN offload tests need ${missing.join(', ')}: under CI=true a skip is a failure`);
   });
 }
-
-/**
- * Accepts one connection on addr:port and reads it to EOF, checking every byte against the pattern
- * the fixture's send mode writes (stream byte k is k mod 256): a segment joined out of order, or a
- * payload cut wrong, shows up here — the kernel does not check the TCP checksum of a super-packet
- * that arrives with a partial one (CHECKSUM_PARTIAL is trusted on local delivery).
- */
-const PATTERN_SINK_PY = `
-import json, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-s.settimeout(60)
-print("listening", flush=True)
-c, _ = s.accept()
-c.settimeout(60)
-big = bytes(range(256)) * 260
-n = 0
-bad = -1
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    if bad < 0 and b != big[n % 256:n % 256 + len(b)]:
-        bad = n
-    n += len(b)
-c.close()
-print(json.dumps({"received": n, "firstBadOffset": bad}), flush=True)
-`;
-
-/** Sends N random bytes to host:port while reading the echo; prints whether they came back identical. */
-const ECHO_PY = `
-import json, os, socket, sys, threading
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-data = os.urandom(n)
-s = socket.create_connection((host, port), timeout=20)
-def send():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-got = bytearray()
-while True:
-    chunk = s.recv(1 << 16)
-    if not chunk:
-        break
-    got += chunk
-t.join(20)
-print(json.dumps({"sent": n, "received": len(got), "identical": bytes(got) == data}))
-`;
 
 interface LinkStats {
   packetsIn: number;
@@ -101,13 +48,6 @@ async function startHost(ns: Netns, args: string[] = []): Promise<{ host: NsProc
   return { host, offload: (JSON.parse(ready.slice('ready '.length)) as { offload: boolean }).offload };
 }
 
-async function stopHost(host: NsProcess): Promise<HostStats> {
-  const exit = await host.stop(5000);
-  assert.deepEqual(exit, { code: 0, signal: null }, `host exit; stderr: ${host.stderr}`);
-  const line = host.lines.find((l) => l.startsWith('stats '));
-  assert.ok(line !== undefined, 'the host printed its stats');
-  return JSON.parse(line.slice('stats '.length)) as HostStats;
-}
 
 for (const [family, target] of [['IPv4', '10.9.0.2'], ['IPv6', 'fd09::2']] as const) {
   test(`TUN offload: 4 MiB to synack's echo port over ${family} comes back byte-identical, through GSO super-packets both ways`, { skip, timeout: 60_000 }, async () => {
@@ -118,7 +58,7 @@ for (const [family, target] of [['IPv4', '10.9.0.2'], ['IPv6', 'fd09::2']] as co
         await python(ns, ECHO_PY, [target, '7', String(4 * MiB)], 40_000),
       );
       assert.deepEqual(r, { sent: 4 * MiB, received: 4 * MiB, identical: true });
-      const stats = await stopHost(host);
+      const stats = await stopHost<HostStats>(host);
       // The kernel sent segments larger than the 1500-byte MTU, each with a partial checksum that the
       // link completed: had one been wrong, the stack would have dropped it (tcp-bad-checksum) and the
       // echo would not be identical — and the bad-checksum counter says so directly.
@@ -142,7 +82,7 @@ test('TUN offload: 64 MiB kernel → synack takes far fewer reads than without, 
     await host.waitForLine(/^ready /, 15_000);
     const r = lastJson<{ bytes: number; mbps: number }>(await python(ns, SEND_PY, ['10.9.0.2', '9', String(size)], 60_000));
     await host.waitForLine(new RegExp(`^discarded ${size}$`), 5000);
-    const stats = await stopHost(host);
+    const stats = await stopHost<HostStats>(host);
     assert.equal(stats.counters.internalErrors, 0);
     return { mbps: r.mbps, link: stats.link };
   });
@@ -161,16 +101,13 @@ test('TUN offload: 64 MiB kernel → synack takes far fewer reads than without, 
 test('TUN gso: 64 MiB synack → kernel arrives in order, byte for byte, in far fewer writes than without', { skip, timeout: 120_000 }, async (t: TestContext) => {
   const size = 64 * MiB;
   const run = (gso: boolean): Promise<{ mbps: number; link: LinkStats }> => withNetns(async (ns) => {
-    const sink = ns.start('python3', ['-c', PATTERN_SINK_PY, '0.0.0.0', '9']);
-    await sink.waitForLine(/^listening$/, 10_000);
-    const sender = ns.start(NODE, [HOST, '--host', ...(gso ? ['--offload', '--gso'] : []), '--mode', 'send', '--to', '10.9.0.1', '--port', '9', '--bytes', String(size)]);
-    const exit = await sender.waitExit(60_000);
-    assert.deepEqual(exit, { code: 0, signal: null }, `sender: ${sender.lines.join(' ')} ${sender.stderr}`);
-    const line = sender.lines.find((l) => l.startsWith('sent ') || l.startsWith('error '));
-    assert.ok(line !== undefined && line.startsWith('sent '), `sender: ${sender.lines.join(' ')}`);
-    await sink.waitForLine(/^\{/, 10_000);
-    assert.deepEqual(lastJson<{ received: number; firstBadOffset: number }>(sink.lines.join('\n')), { received: size, firstBadOffset: -1 });
-    return JSON.parse(line.slice('sent '.length)) as { mbps: number; link: LinkStats };
+    // SINK_PY's `check`: every byte against the pattern the fixture writes (a segment joined out of
+    // order, or a payload cut wrong, shows up there; the kernel trusts a super-packet's partial checksum).
+    const { sent, sink } = await sendToKernel<{ mbps: number; link: LinkStats }, { received: number; firstBadOffset: number }>(
+      ns, gso ? ['--offload', '--gso'] : [], size, 60_000, ['check'],
+    );
+    assert.deepEqual({ received: sink.received, firstBadOffset: sink.firstBadOffset }, { received: size, firstBadOffset: -1 });
+    return sent;
   });
   const plain = await run(false);
   const gso = await run(true);

@@ -8,13 +8,11 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { have, lastJson, python, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
-import { repoRoot } from '../support/repo.js';
-import { SEND_PY, SINK_PY } from '../../src/bench/kernel-peers.js';
+import { TUN_HOST as HOST, sendToKernel, stopHost } from '../support/tun.js';
+import { ECHO_PY, SEND_PY, SINK_PY } from '../../src/bench/kernel-peers.js';
 
-const HOST = join(repoRoot(), 'dist', 'test', 'link', 'fixtures', 'tun-host.js');
 const NODE = process.execPath;
 const MiB = 1024 * 1024;
 
@@ -35,28 +33,6 @@ if (process.env['CI'] === 'true') {
 }
 
 // ---------------------------------------------------------------------------------------- python
-
-/** Sends N random bytes to host:port while reading the echo; prints whether they came back identical. */
-const ECHO_PY = `
-import hashlib, json, os, socket, sys, threading
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-data = os.urandom(n)
-s = socket.create_connection((host, port), timeout=20)
-def send():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send)
-t.start()
-got = bytearray()
-while True:
-    chunk = s.recv(1 << 16)
-    if not chunk:
-        break
-    got += chunk
-t.join(20)
-print(json.dumps({"sent": n, "received": len(got), "identical": bytes(got) == data,
-                  "sha256": hashlib.sha256(got).hexdigest()[:16]}))
-`;
 
 /**
  * Sends to host:port until an error (at most 4 GiB), saying "started" after 2 MiB. The kernel TCP
@@ -100,13 +76,6 @@ interface HostStats {
   loopDelayMs: { p50: number; p99: number; max: number };
 }
 
-async function stopHost(host: NsProcess): Promise<HostStats> {
-  const exit = await host.stop(5000);
-  assert.deepEqual(exit, { code: 0, signal: null }, `host exit; stderr: ${host.stderr}`);
-  const line = host.lines.find((l) => l.startsWith('stats '));
-  assert.ok(line !== undefined, 'the host printed its stats');
-  return JSON.parse(line.slice('stats '.length)) as HostStats;
-}
 
 interface OpenResult {
   error?: { code: string; message: string; stack: string };
@@ -152,7 +121,7 @@ test('TUN: the kernel pings synack over IPv4 and IPv6', { skip: skipPing, timeou
       assert.equal(r.status, 0, `ping ${target}: ${r.stdout} ${r.stderr}`);
       assert.match(r.stdout, /3 packets transmitted, 3 received/);
     }
-    const stats = await stopHost(host);
+    const stats = await stopHost<HostStats>(host);
     assert.ok(stats.link.packetsIn >= 6 && stats.link.packetsOut >= 6, JSON.stringify(stats.link));
     assert.equal(stats.link.drops, 0);
   });
@@ -168,7 +137,7 @@ for (const [family, target] of [['IPv4', '10.9.0.2'], ['IPv6', 'fd09::2']] as co
       assert.equal(r.sent, MiB);
       assert.equal(r.received, MiB);
       assert.equal(r.identical, true);
-      const stats = await stopHost(host);
+      const stats = await stopHost<HostStats>(host);
       assert.ok(stats.link.bytesIn > MiB && stats.link.bytesOut > MiB, JSON.stringify(stats.link));
       assert.equal(stats.counters.internalErrors, 0);
     });
@@ -188,7 +157,7 @@ test('TUN: 64 MiB kernel → synack and synack → kernel, beside kernel → ker
     const r = lastJson<Rate>(await python(ns, SEND_PY, ['10.9.0.2', '9', String(size)], 120_000));
     // The discard server counted every byte before it answered the sender's FIN.
     await host.waitForLine(new RegExp(`^discarded ${size}$`), 5000);
-    const stats = await stopHost(host);
+    const stats = await stopHost<HostStats>(host);
     t.diagnostic(
       `synack link: ${stats.link.packetsIn} packets read in ${stats.link.turns} event-loop turns ` +
       `(${(stats.link.packetsIn / Math.max(stats.link.turns, 1)).toFixed(1)} per turn) after ${stats.link.polls} polls, ${stats.link.drops} drops; ` +
@@ -198,18 +167,9 @@ test('TUN: 64 MiB kernel → synack and synack → kernel, beside kernel → ker
   });
 
   const fromSynack = await withNetns(async (ns) => {
-    // The kernel's sink listens on every address: the device (and 10.9.0.1) comes with the host.
-    const sink = ns.start('python3', ['-c', SINK_PY, '0.0.0.0', '9']);
-    await sink.waitForLine(/^listening$/, 10_000);
-    const sender = ns.start(NODE, [HOST, '--host', '--mode', 'send', '--to', '10.9.0.1', '--port', '9', '--bytes', String(size)]);
-    const exit = await sender.waitExit(120_000);
-    assert.deepEqual(exit, { code: 0, signal: null }, `sender: ${sender.lines.join(' ')} ${sender.stderr}`);
-    const line = sender.lines.find((l) => l.startsWith('sent ') || l.startsWith('error '));
-    assert.ok(line !== undefined && line.startsWith('sent '), `sender: ${sender.lines.join(' ')}`);
-    await sink.waitForLine(/^\{/, 10_000);
-    const got = lastJson<{ received: number; seconds: number; mbps: number }>(sink.lines.join('\n'));
-    assert.equal(got.received, size, 'the kernel received every byte');
-    return JSON.parse(line.slice('sent '.length)) as Rate;
+    const { sent, sink } = await sendToKernel<Rate, { received: number }>(ns, [], size, 120_000);
+    assert.equal(sink.received, size, 'the kernel received every byte');
+    return sent;
   });
 
   const kernel = await withNetns(async (a, b) => {
@@ -312,7 +272,7 @@ test('TUN errors: busy device, a name taken by another kind of device, `ip` fail
   await withNetns(async (ns) => {
     const host = await startHost(ns);
     assertOneLineError((await tryOpen(ns, [], [])).error, 'busy', /synack0 is busy/);
-    await stopHost(host);
+    await stopHost<HostStats>(host);
 
     assertOneLineError((await tryOpen(ns, [], ['--name', 'lo'])).error, 'bad-name', /not a TUN device/);
     assertOneLineError((await tryOpen(ns, [], ['--kernel', '10.9.0.1/33'])).error, 'ip-failed', /`ip addr add 10\.9\.0\.1\/33 dev synack0` failed: .*prefix/);
