@@ -175,4 +175,8 @@ test('the synack executable runs the demo and sets its exit status', () => {
   assert.match(ok.stdout, /RST/);
   assert.equal(run(['demo', '--nope']).status, 2);
   assert.equal(run(['demo', '--loss', '1']).status, 1);
+  // A reader that stops early (`synack demo | head -1`): no EPIPE stack trace, a quiet exit.
+  const head = spawnSync('sh', ['-c', `"${process.execPath}" ${ts ? '--import tsx ' : ''}"${main}" demo --scenario transfer --json | head -c 10`], { cwd: root, encoding: 'utf8' });
+  assert.equal(head.stderr, '');
+  assert.equal(head.stdout.length, 10);
 });
