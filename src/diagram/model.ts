@@ -146,16 +146,17 @@ interface SegmentRecord {
   tArriveMs: number | undefined;
   from: EndpointRecord;
   info: SegmentInfo;
-  /** The packet object the stack handed to the link (identity match with link drops). */
-  packet: Uint8Array;
-  /** A copy of its bytes: a stack may reuse its buffers, a link may copy. */
+  /**
+   * A copy of its bytes: a stack may reuse its buffers, a link may copy. The packet object itself is
+   * not kept (it is a view into a shared 1 MiB slab, which it would keep alive); `byPacket` maps it
+   * weakly for the identity match with link drops.
+   */
   bytes: Uint8Array;
   dropped: boolean;
   dropReason: string | undefined;
 }
 
 interface PendingDrop {
-  packet: Uint8Array;
   bytes: Uint8Array;
   reason: string;
 }
@@ -189,8 +190,13 @@ export class DiagramRecorder {
   private readonly endpoints: EndpointRecord[] = [];
   private readonly segments: SegmentRecord[] = [];
   private readonly notes: DiagramNote[] = [];
-  /** Segment indices by packet object, for link drops reported by identity. */
-  private readonly byPacket = new Map<Uint8Array, number>();
+  /**
+   * Segment indices by packet object, for link drops reported by identity. Weak: a kept packet would
+   * pin the whole slab it was carved from (src/wire/packet.ts); the recorder keeps its own copies.
+   */
+  private readonly byPacket = new WeakMap<Uint8Array, number>();
+  /** The same for drops reported before the stack's 'out' event (see `pendingDrops`). */
+  private readonly pendingByPacket = new WeakMap<Uint8Array, PendingDrop>();
   /** Segments sent but not yet seen arriving, by key, oldest first. */
   private readonly inFlight = new Map<string, number[]>();
   /** Drops reported before the stack's 'out' trace event for the same packet. */
@@ -277,7 +283,9 @@ export class DiagramRecorder {
       }
     }
     // The link may report a drop from inside `send()`, before the stack emits its 'out' event.
-    this.pendingDrops.push({ packet, bytes: packet.slice(), reason });
+    const drop: PendingDrop = { bytes: packet.slice(), reason };
+    this.pendingDrops.push(drop);
+    this.pendingByPacket.set(packet, drop);
   }
 
   private markDropped(seg: SegmentRecord, reason: string): void {
@@ -340,7 +348,6 @@ export class DiagramRecorder {
       tArriveMs: undefined,
       from: ep,
       info,
-      packet,
       bytes: packet.slice(),
       dropped: false,
       dropReason: undefined,
@@ -348,9 +355,9 @@ export class DiagramRecorder {
     this.segments.push(seg);
     this.byPacket.set(packet, idx);
     if (this.pendingDrops.length > 0) {
-      const j = this.pendingDrops.findIndex(
-        (d) => d.packet === packet || sameBytes(d.bytes, seg.bytes),
-      );
+      const byIdentity = this.pendingByPacket.get(packet);
+      let j = byIdentity !== undefined ? this.pendingDrops.indexOf(byIdentity) : -1;
+      if (j < 0) j = this.pendingDrops.findIndex((d) => sameBytes(d.bytes, seg.bytes));
       if (j >= 0) {
         seg.dropped = true;
         seg.dropReason = this.pendingDrops[j]!.reason;

@@ -332,11 +332,21 @@ export class ImpairedLinkEnd implements LinkEnd {
   readonly outgoing: ImpairedWire;
   /** The wire from `inner` to the stack. */
   readonly incoming: ImpairedWire;
+  /**
+   * The inner link's (LinkEnd.checksumOffload): its peer leaves TCP checksums 0 and does not verify
+   * ours, so the stack on top must do the same, or every segment from the peer is dropped.
+   */
+  readonly checksumOffload: boolean;
 
   constructor(readonly inner: LinkEnd, options: ImpairOptions = {}) {
     const clock = options.clock ?? new RealClock();
     const seed = options.seed ?? 1;
     this.mtu = inner.mtu;
+    this.checksumOffload = inner.checksumOffload === true;
+    // As MemoryLink.pair: without checksums nothing would detect the corruption we add.
+    if (this.checksumOffload && (options.corruptRate ?? 0) > 0) {
+      throw new RangeError('impair: corruptRate > 0 around a link with checksumOffload: corrupted packets must be detected');
+    }
     // No MTU check here: the inner link enforces its own.
     this.outgoing = new ImpairedWire(clock, options, seed);
     this.incoming = new ImpairedWire(clock, options, reverseSeed(seed));

@@ -2,9 +2,18 @@
 export interface LinkEnd {
   /** Maximum IP packet size this link carries. */
   readonly mtu: number;
-  /** Send one IP packet. The link takes ownership of the bytes. */
+  /**
+   * Send one IP packet. The link takes ownership of the bytes: the stack never writes them again.
+   * They are a view into a shared 1 MiB slab (src/wire/packet.ts), so a link, observer or trace
+   * listener that keeps a packet beyond its handling should keep a copy (`packet.slice()`): a kept
+   * view pins its whole slab.
+   */
   send(packet: Uint8Array): void;
-  /** Register the receiver of incoming IP packets (one receiver; a later call replaces it). */
+  /**
+   * Register the receiver of incoming IP packets (one receiver; a later call replaces it). Packets
+   * a peer stack sent are views into its slabs (see `send`): a receiver that keeps one beyond the
+   * call should keep `packet.slice()`.
+   */
   onPacket(fn: (packet: Uint8Array) => void): void;
   /**
    * Optional: hand the receiver, now, packets that have already arrived but are waiting for the
@@ -15,13 +24,18 @@ export interface LinkEnd {
   receivePending?(): void;
   /**
    * Optional: true when this link cannot corrupt packets (memory, like Linux loopback's
-   * CHECKSUM_UNNECESSARY), so the stack neither computes nor verifies TCP checksums on it.
+   * CHECKSUM_UNNECESSARY), so the stack neither computes nor verifies TCP checksums on it. Both ends
+   * of a link must agree (a stack without it drops the other's segments, checksum 0, as
+   * 'tcp-checksum-zero'), so a wrapper around a link end must forward it (as `impair()` does).
    */
   readonly checksumOffload?: boolean;
   /**
    * Optional: the link delivers packets in bursts (all those due at one moment) and calls `fn`
    * after each burst's last packet. The stack then processes a burst as a whole and sends its
    * replies (ACKs, data the ACKs release) once, after it, as Linux does with GRO/NAPI batches.
+   * Contract: every delivery to the `onPacket` receiver is followed, within the same turn, by a call
+   * of `fn` (a wrapper forwarding `onBurstEnd` must keep it). The stack has a backstop — a deferred
+   * flush once per burst — so a missed call only delays replies to the clock's next deferred turn.
    */
   onBurstEnd?(fn: () => void): void;
 }

@@ -51,17 +51,23 @@ export class MemoryLinkEnd implements LinkEnd {
     this.incoming.burstEnd = fn;
   }
 
-  /** Every packet this end sends, before any impairment. */
+  /**
+   * Every packet this end sends, before any impairment. A packet is a view into a shared 1 MiB slab
+   * (LinkEnd.send): keep `packet.slice()`, not the view, or each kept packet pins its slab.
+   */
   onTransmit(fn: (packet: Uint8Array) => void): void {
     this.out.transmitObservers.push(fn);
   }
 
-  /** Every packet this end sent that the link dropped, and why. */
+  /** Every packet this end sent that the link dropped, and why. Keep a `slice()` (see onTransmit). */
   onDrop(fn: (packet: Uint8Array, reason: LinkDropReason) => void): void {
     this.out.dropObservers.push(fn);
   }
 
-  /** Every packet this end sent as it reaches the peer (corrupted copies and duplicates included). */
+  /**
+   * Every packet this end sent as it reaches the peer (corrupted copies and duplicates included).
+   * Keep a `slice()` (see onTransmit).
+   */
   onDeliver(fn: (packet: Uint8Array) => void): void {
     this.out.deliverObservers.push(fn);
   }

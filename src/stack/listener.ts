@@ -44,14 +44,28 @@ export class Listener implements TcpListener {
     return this.acceptFull || this.synQueueFull;
   }
 
+  /**
+   * The handshake completed: out of the SYN queue and, unless a callback takes connections, into the
+   * accept queue — at once, so `synQueueFull`/`acceptFull` count it even while its user events wait
+   * for the end of a burst of arriving packets (then `established` follows).
+   */
+  admit(c: Connection): void {
+    this.halfOpen.delete(c);
+    if (this.onConnection === null) this.acceptQueue.push(c);
+  }
+
+  /** The connection's ESTABLISHED event fires: hand it to the user (callback, or accept()). */
   established(c: Connection): void {
     this.halfOpen.delete(c);
+    // Admitted just before (the most recent entry, usually): searched from the end.
+    const i = this.acceptQueue.lastIndexOf(c);
     if (this.onConnection !== null) {
+      if (i >= 0) this.acceptQueue.splice(i, 1);
       c.listener = null;
       this.onConnection(c);
       return;
     }
-    this.acceptQueue.push(c);
+    if (i < 0) this.acceptQueue.push(c);
     this.onAcceptable?.();
   }
 

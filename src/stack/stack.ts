@@ -120,17 +120,27 @@ function word(b: Uint8Array, i: number): number {
 }
 
 /**
- * The demux hash of a 4-tuple: a multiply-xorshift mix of the ports and address words, seeded per
- * stack (as Linux seeds its jhash) so a remote host cannot aim many tuples at one bucket. A small
- * integer, so the Map keeps it unboxed; no string is built per segment.
+ * The demux hash of a 4-tuple, seeded per stack (as Linux seeds its jhash) so a remote host cannot
+ * aim many tuples at one bucket. Each 32-bit word (the ports, then the address words) is mixed in as
+ * murmur3 mixes a block: multiply, rotate, multiply. The rotation matters: multiplying by an odd
+ * constant carries a difference in bit 31 alone through unchanged, so with only a xorshift between
+ * multiplies (the first version) flipping bit 31 of one address word and bits 31 and 16 of the next
+ * collided for every seed — 8 IPv6 peers in one bucket whatever the seed. Rotated, that difference
+ * reaches the second multiply away from bit 31 and spreads through carries that depend on the
+ * seeded state, so no difference passes a word with certainty. A small integer, so the Map keeps it
+ * unboxed; no string is built per segment. Exported for tests.
+ * @internal
  */
-function tupleHash(seed: number, local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): number {
-  let h = Math.imul(seed ^ ((localPort << 16) | remotePort), 0x9e3779b1);
+export function tupleHash(seed: number, local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): number {
+  let h = Math.imul(seed ^ ((localPort << 16) | remotePort), 0x85ebca6b);
+  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
   for (let i = 0; i < remote.length; i += 4) {
-    h = Math.imul(h ^ (h >>> 15) ^ word(remote, i), 0x85ebca6b);
+    h = Math.imul(h ^ word(remote, i), 0x85ebca6b);
+    h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
   }
   for (let i = 0; i < local.length; i += 4) {
-    h = Math.imul(h ^ (h >>> 13) ^ word(local, i), 0xc2b2ae35);
+    h = Math.imul(h ^ word(local, i), 0xcc9e2d51);
+    h = Math.imul((h << 13) | (h >>> 19), 0xc2b2ae35);
   }
   return (h ^ (h >>> 16)) & 0x3fffffff;
 }
@@ -173,6 +183,8 @@ export class Stack {
   private readonly link: LinkEnd;
   /** The link cannot corrupt packets: no TCP checksums (see LinkEnd.checksumOffload). */
   private readonly checksumOffload: boolean;
+  /** The note about a peer with checksum offload (see zeroChecksum) was given. */
+  private zeroChecksumNoted = false;
   private readonly local: LocalAddress[] = [];
   /** Demultiplexing by 4-tuple: tuple hash → chain of connections (RFC 9293 §3.10.7). */
   private readonly demux = new Map<number, ConnMeta>();
@@ -411,6 +423,11 @@ export class Stack {
     }
   }
 
+  /** See deferFlush: a burst the link never ended ends here, one deferred turn later. */
+  private readonly burstBackstop = (): void => {
+    if (this.inBurst && this.deferred.length > 0) this.burstEnd();
+  };
+
   /** The link's burst is over: the connections it touched send their replies, once each. */
   private burstEnd(): void {
     this.inBurst = false;
@@ -494,6 +511,24 @@ export class Stack {
     }
   }
 
+  /**
+   * A segment whose checksum fails and whose checksum field is 0 almost certainly comes from a peer
+   * whose link end has `checksumOffload` (it leaves the field 0) while ours does not: every such
+   * segment is lost and the connection times out. Say so — a drop reason of its own, and a note
+   * once — instead of letting it pass as corruption.
+   */
+  private zeroChecksum(packet: Uint8Array): void {
+    this.drop('tcp-checksum-zero', packet);
+    if (this.zeroChecksumNoted) return;
+    this.zeroChecksumNoted = true;
+    if (this.emitter.listenerCount('trace') > 0) {
+      this.emitTrace({
+        type: 'note', t: this.clock.now(), rfc: 'RFC 9293 §3.1',
+        what: 'TCP checksum 0 does not verify: the peer\'s link end has checksumOffload and ours does not (both ends must agree; a LinkEnd wrapper must forward checksumOffload)',
+      });
+    }
+  }
+
   private drop(reason: DropReason, packet: Uint8Array): void {
     this.counters.drops[reason] = (this.counters.drops[reason] ?? 0) + 1;
     if (this.emitter.listenerCount('trace') > 0) {
@@ -507,7 +542,10 @@ export class Stack {
     const seg = this.checksumOffload
       ? parseTcp(body, 0, false, into)
       : parseTcp(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength), true, into);
-    if (typeof seg === 'string') return this.drop(seg, packet);
+    if (typeof seg === 'string') {
+      if (seg === 'tcp-bad-checksum' && body[16] === 0 && body[17] === 0) return this.zeroChecksum(packet);
+      return this.drop(seg, packet);
+    }
     // RFC 1122 §4.2.3.10: segments from broadcast/multicast sources, and port 0, are not for TCP.
     if (seg.srcPort === 0 || seg.dstPort === 0 || isMulticastOrBroadcast(ip.src)) return this.drop('tcp-bad-address', packet);
     this.counters.tcpIn++;
@@ -934,11 +972,17 @@ export class Stack {
         c.hostRef = undefined;
         if (c.listener instanceof Listener) c.listener.forget(c);
       },
+      passiveAdmitted: (c) => {
+        if (c.listener instanceof Listener) c.listener.admit(c);
+      },
       passiveEstablished: (c) => {
         if (c.listener instanceof Listener) c.listener.established(c);
       },
       inBurst: () => this.inBurst,
       deferFlush: (c) => {
+        // Backstop for a link that delivers without calling onBurstEnd afterwards (LinkEnd's
+        // contract): once per burst, a deferred turn ends the burst if the link has not.
+        if (this.deferred.length === 0) this.clock.defer(this.burstBackstop);
         this.deferred.push(c);
       },
       challengeAckAllowed: () => {

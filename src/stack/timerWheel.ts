@@ -22,6 +22,11 @@ export class TimerEntry<T> {
   next: TimerEntry<T> | null = null;
   /** Slot index, or UNARMED/COLLECTED; owned by the wheel. */
   slot = UNARMED;
+  /**
+   * When it was armed, as a count of arms on its wheel: entries due at the same instant fire in
+   * arming order, whatever list (slot or overflow) each waited in. Owned by the wheel.
+   */
+  seq = 0;
 
   constructor(readonly owner: T) {}
 
@@ -30,8 +35,10 @@ export class TimerEntry<T> {
   }
 }
 
+/** Deadline order; equal deadlines in arming order (an entry that waited in the overflow list is
+ * appended to its slot when it migrates, behind entries armed later straight into the slot). */
 function byDeadline<T>(a: TimerEntry<T>, b: TimerEntry<T>): number {
-  return a.deadline - b.deadline;
+  return a.deadline - b.deadline || a.seq - b.seq;
 }
 
 export class TimerWheel<T> {
@@ -62,6 +69,8 @@ export class TimerWheel<T> {
   private nextMigration = 0;
   private scratch: Array<TimerEntry<T>> = [];
   private expiring = false;
+  /** Arms so far: the next entry's `seq`. */
+  private armSeq = 0;
 
   constructor(tickMs = 1, slots = 4096) {
     if (!(tickMs > 0)) throw new RangeError('TimerWheel: tickMs must be > 0');
@@ -100,6 +109,7 @@ export class TimerWheel<T> {
       this.count++;
     }
     e.deadline = at;
+    e.seq = this.armSeq++;
     let tick = Math.floor(at / this.tickMs);
     if (tick < this.cursor) tick = this.cursor;
     if (tick - this.cursor > this.mask) {

@@ -26,7 +26,13 @@ export interface ConnectionHost {
   stateChanged(c: Connection, from: TcpState, to: TcpState, cause: string, rfc: string): void;
   /** The connection reached CLOSED: forget it. */
   released(c: Connection): void;
-  /** A passively opened connection reached ESTABLISHED: hand it to its listener. */
+  /**
+   * A passively opened connection completed its handshake: move it from the listener's SYN queue to
+   * its accept queue now, even when the user events wait for the end of a burst (the queues bound
+   * what a listener admits; RFC 9293 §3.10.7.4, Linux's inet_csk_complete_hashdance).
+   */
+  passiveAdmitted?(c: Connection): void;
+  /** A passively opened connection reached ESTABLISHED: hand it to its listener's user. */
   passiveEstablished(c: Connection): void;
   /**
    * Batched input (LinkEnd.onBurstEnd): true while the host is inside a burst of arriving packets
@@ -94,6 +100,12 @@ const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 // segments — those PAWS rejects, and those that draw a challenge ACK (RFC 5961 §7 leaves the
 // per-connection limit to the implementation; one shared clock, as Linux's last_oow_ack_time).
 const INVALID_ACK_INTERVAL_MS = 500;
+
+/**
+ * The most in-order data one ACK covers when a burst is batched: GRO's limit on one merged
+ * super-segment (64 KiB), which is how big a Linux receiver's stretch ACKs get.
+ */
+const BURST_ACK_BYTES = 65536;
 
 /** Linux's test in tcp_oow_rate_limited: no data and no FIN, or a SYN — likely part of an ACK loop. */
 function occupiesNoData(seg: TcpSegment): boolean {
@@ -252,6 +264,8 @@ export class Connection implements TcpConnection {
   private renoDupAcks = 0;
   /** Whether cwnd (not the peer's window or the application) limited sending since the last ACK. */
   private cwndLimited = false;
+  /** `cwndLimited` as the first ACK of the current burst found it; cleared by the next send round. */
+  private burstCwndLimited = false;
   private lastSendAt = 0;
   private recoveries = 0;
   private rtoCount = 0;
@@ -407,6 +421,7 @@ export class Connection implements TcpConnection {
     if (this.synTimedOut) this.rtt.fallBackAfterSynTimeout();
     this.retries = 0;
     this.pendingEvents |= EV_ESTABLISHED;
+    if (this.passive) this.host.passiveAdmitted?.(this);
   }
 
   private enterTimeWait(cause: string): void {
@@ -774,10 +789,15 @@ export class Connection implements TcpConnection {
       this.otherStatesArrive(seg);
     }
     // Inside a burst, the common case (in-order data and ACKs of an established connection, no
-    // loss) waits for the burst's end: one ACK for all the data (RFC 5681 §4.2 asks for at least one
-    // per two full-sized segments; a burst is one arrival, as a GRO-merged segment is for Linux),
+    // loss) waits for the burst's end: one ACK for the burst's data (RFC 5681 §4.2 asks for at least
+    // one per two full-sized segments; a burst is one arrival, as a GRO-merged segment is for Linux),
     // one round of sending for all the ACKs, one wakeup of the application. Anything that calls for
     // an immediate reply — out-of-order data, a D-SACK, loss recovery, a state change — goes now.
+    // Like GRO, which merges at most 64 KiB into one super-segment, a burst that leaves
+    // BURST_ACK_BYTES unacknowledged gets an ACK at once (only the ACK: events and data still wait):
+    // a whole flight arriving together (a link with delay and no rate limit) then still gets one ACK
+    // per 64 KiB, so the sender's clock keeps going and its slow start (which counts every acked
+    // byte, cc/newreno.ts) doubles each RTT.
     const st = this.state;
     if ((st === 'ESTABLISHED' || st === 'CLOSE-WAIT') && this.recovery === 'open' && this.reasm.empty && this.dsack === null &&
       this.sb.lostBytes === 0 && this.host.inBurst?.() === true) {
@@ -785,6 +805,7 @@ export class Connection implements TcpConnection {
         this.flushDeferred = true;
         this.host.deferFlush!(this);
       }
+      if (seqDiff(this.rcvNxt, this.lastAckSent) >= BURST_ACK_BYTES) this.sendAck();
       return;
     }
     if (this.state !== 'CLOSED') this.output();
@@ -1232,8 +1253,11 @@ export class Connection implements TcpConnection {
     this.maybeEnterRecovery(now);
     // RFC 6937 §3: without SACK, each duplicate ACK stands for one segment delivered.
     if (this.recovery === 'recovery') this.prrOnAck(delivered + (dupAck && !this.sackOk ? this.effMss : 0));
-    const cwndLimited = this.cwndLimited;
+    // Within a batched burst nothing is sent between the ACKs (output waits for the burst's end), so
+    // what the last send round found holds for every ACK of the burst, not only the first.
+    const cwndLimited = this.cwndLimited || this.burstCwndLimited;
     this.cwndLimited = false;
+    if (this.host.inBurst?.() === true) this.burstCwndLimited = cwndLimited;
     // Growth resumes after fast recovery (in 'loss', after an RTO, slow start runs as usual).
     if (this.recovery !== 'recovery' && delivered > 0) this.cc.onAck(delivered, rttSample, cwndLimited, now);
     if (this.recovery === 'open') this.armTlp();
@@ -1564,6 +1588,7 @@ export class Connection implements TcpConnection {
 
   /** Send what the windows allow: data, then FIN, and an ACK if one is owed and nothing carried it. */
   private output(): void {
+    this.burstCwndLimited = false;
     const st = this.state;
     if (st === 'ESTABLISHED' || st === 'CLOSE-WAIT' || st === 'FIN-WAIT-1' || st === 'CLOSING' || st === 'LAST-ACK') {
       this.sendData();

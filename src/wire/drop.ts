@@ -16,6 +16,11 @@ export type DropReason =
   | 'tcp-truncated'
   | 'tcp-bad-offset'
   | 'tcp-bad-checksum'
+  /**
+   * A bad TCP checksum whose field is 0: what a sender whose link has `checksumOffload` sends. The
+   * two ends of a link disagree about offload (a LinkEnd wrapper that does not forward it?).
+   */
+  | 'tcp-checksum-zero'
   | 'tcp-bad-options'
   | 'tcp-bad-address'
   | 'icmp-truncated'

@@ -23,6 +23,8 @@ const RUNS = [
   'tcp_slow_start_slow-start-ack-per-1pkt.pkt',
   'tcp_slow_start_slow-start-ack-per-2pkt.pkt',
   'tcp_slow_start_slow-start-ack-per-2pkt-send-5pkt.pkt',
+  // A stretch ACK of 4 segments grows cwnd by 4 (Linux's tcp_slow_start; RFC 3465's L = 2 would give 2).
+  'tcp_slow_start_slow-start-ack-per-4pkt.pkt',
 ];
 
 test('the Linux kernel selftests\' packetdrill scripts run unmodified', (t) => {

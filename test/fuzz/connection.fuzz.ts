@@ -291,20 +291,35 @@ interface ConnInternals {
 
 /**
  * A link end that passes through, lets the fuzzer hand the stack a packet directly, and stops
- * carrying packets when `allow` says so (a storm: see Episode.allowSend).
+ * carrying packets when `allow` says so (a storm: see Episode.allowSend). It forwards the inner
+ * link's `checksumOffload`, and its `onBurstEnd` when `batched` (LinkEnd's contract: a packet handed
+ * over directly is a burst of its own, ended at once), so episodes run both input paths.
  */
 class TapEnd implements LinkEnd {
   readonly mtu: number;
-  deliver: (p: Uint8Array) => void = () => {};
-  constructor(private readonly inner: MemoryLinkEnd, private readonly allow: () => boolean) {
+  readonly checksumOffload: boolean;
+  readonly onBurstEnd: ((fn: () => void) => void) | undefined;
+  private receiver: (p: Uint8Array) => void = () => {};
+  private burstEnd: (() => void) | undefined;
+  constructor(private readonly inner: MemoryLinkEnd, private readonly allow: () => boolean, batched: boolean) {
     this.mtu = inner.mtu;
+    this.checksumOffload = inner.checksumOffload;
+    this.onBurstEnd = batched ? (fn) => {
+      this.burstEnd = fn;
+      inner.onBurstEnd(fn);
+    } : undefined;
   }
   send(p: Uint8Array): void {
     if (this.allow()) this.inner.send(p);
   }
   onPacket(fn: (p: Uint8Array) => void): void {
-    this.deliver = fn;
+    this.receiver = fn;
     this.inner.onPacket(fn);
+  }
+  /** Hand the stack a packet directly (an injected segment): a burst of one. */
+  deliver(p: Uint8Array): void {
+    this.receiver(p);
+    this.burstEnd?.();
   }
 }
 
@@ -353,6 +368,8 @@ export class Episode {
   private current = '';
   /** The path and stack configuration this seed chose. */
   readonly setup: string;
+  /** The path has checksum offload: the stacks leave TCP checksums 0 (LinkEnd.checksumOffload). */
+  private readonly offload: boolean;
 
   constructor(readonly seed: number, private readonly opts: EpisodeOptions = {}) {
     const rng = (this.rng = new Rng(seed));
@@ -371,13 +388,20 @@ export class Episode {
       link.bandwidthBps = pick(rng, [1e6, 10e6, 100e6]);
       link.queuePackets = pick(rng, [4, 20, 100]);
     }
+    // The fast path's input options, from a stream of their own (the draws above and every later
+    // one stay as they were for a given seed): burst batching per side, checksum offload per path
+    // (only without corruption, which must be detected).
+    const fast = new Rng((seed ^ 0x6a09e667) >>> 0);
+    const batched = [chance(fast, 0.5), chance(fast, 0.5)] as const;
+    if (link.corruptRate === 0 && chance(fast, 0.5)) link.checksumOffload = true;
+    this.offload = link.checksumOffload === true;
     const [la, lb] = MemoryLink.pair(link);
-    const setup = [`link: ${JSON.stringify({ ...link, clock: undefined })}`];
+    const setup = [`link: ${JSON.stringify({ ...link, clock: undefined })}; batched: a ${batched[0]}, b ${batched[1]}`];
     const mk = (idx: 0 | 1, end: MemoryLinkEnd): Side => {
       const sendBufferSize = pick(rng, [1024, 4096, 16384, 65536, 262144]);
       const receiveBufferSize = pick(rng, [1024, 4096, 16384, 65536, 262144]);
       const so: StackOptions = {
-        link: new TapEnd(end, () => this.allowSend()),
+        link: new TapEnd(end, () => this.allowSend(), batched[idx]),
         addresses: idx === 0 ? ['10.0.0.1/24', 'fd00::1/64'] : ['10.0.0.2/24', 'fd00::2/64'],
         clock: this.clock,
         name: idx === 0 ? 'a' : 'b',
@@ -449,9 +473,11 @@ export class Episode {
     const ip = parseIpPacket(p);
     if (typeof ip === 'string') return this.violation(`${side.name} sent a bad IP packet: ${ip}`);
     if (ip.protocol !== PROTO_TCP) return;
-    const seg = parseTcp(p.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength),
-      pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength));
+    const body = p.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength);
+    // With offload the checksum field is left 0 (as on Linux loopback); otherwise it must verify.
+    const seg = parseTcp(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength), !this.offload);
     if (typeof seg === 'string') return this.violation(`${side.name} sent a bad TCP segment: ${seg}`);
+    if (this.offload && (body[16] !== 0 || body[17] !== 0)) return this.violation(`${side.name} set a TCP checksum on an offload path`);
     const src = ip.src.length === 4 ? side.v4 : side.v6;
     const dstSide = this.sides[1 - side.idx]!;
     const dst = ip.dst.length === 4 ? dstSide.v4 : dstSide.v6;

@@ -16,7 +16,7 @@ import { TCP_STATES } from '../../src/tcp/state.js';
 import { ACK, PSH } from '../../src/wire/tcp.js';
 import { tcpPacket } from '../stack/raw.js';
 import {
-  addEpisode, ALLOWED_TRANSITIONS, emptySummary, formatFailure, REQUIRED_STATES, runEpisode,
+  addEpisode, ALLOWED_TRANSITIONS, Episode, emptySummary, formatFailure, REQUIRED_STATES, runEpisode,
   transitionAllowed, type Failure,
 } from './connection.fuzz.js';
 
@@ -161,4 +161,13 @@ test('ACK war: two desynchronized ends do not answer each other\'s ACKs for ever
   clock.advanceSync(10_000);
   // Rate limited as Linux does, a few dozen at most; unlimited, about 4000.
   assert.ok(segments - before < 100, `${segments - before} segments in 10 s with nothing to send`);
+});
+
+test('episodes run both input paths: burst-batched and packet-at-a-time sides, with and without checksum offload', () => {
+  const setups = Array.from({ length: 40 }, (_, i) => new Episode(i + 1).setup);
+  assert.ok(setups.some((s) => s.includes('batched: a true')), 'a batched side');
+  assert.ok(setups.some((s) => s.includes('batched: a false')), 'an unbatched side');
+  assert.ok(setups.some((s) => s.includes('"checksumOffload":true')), 'an offload path');
+  assert.ok(setups.some((s) => !s.includes('"checksumOffload":true')), 'a checksummed path');
+  assert.ok(!setups.some((s) => s.includes('"checksumOffload":true') && !s.includes('"corruptRate":0,')), 'offload only without corruption');
 });

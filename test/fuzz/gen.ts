@@ -22,7 +22,7 @@ const REASONS = {
   'ipv4-bad-length': true, 'ipv4-fragment': true, 'ipv6-bad-length': true, 'ipv6-bad-extension': true,
   'ipv6-fragment': true, 'ipv6-no-next-header': true, 'ip-not-for-us': true, 'ip-unknown-protocol': true,
   'tcp-truncated': true, 'tcp-bad-offset': true, 'tcp-bad-checksum': true, 'tcp-bad-options': true,
-  'tcp-bad-address': true, 'icmp-truncated': true, 'icmp-bad-checksum': true, 'icmp-unhandled': true, 'icmp-bad-sequence': true,
+  'tcp-checksum-zero': true, 'tcp-bad-address': true, 'icmp-truncated': true, 'icmp-bad-checksum': true, 'icmp-unhandled': true, 'icmp-bad-sequence': true,
   'tcp-no-socket': true, 'tcp-invalid-state': true, 'tcp-listen-overflow': true, 'tcp-bad-syn-cookie': true, 'tcp-connection-limit': true,
 } as const satisfies Record<DropReason, true>;
 
@@ -36,7 +36,7 @@ export const PRE_TRANSPORT_REASONS: ReadonlySet<string> = new Set<DropReason>([
   'ip-truncated', 'ip-bad-version', 'ipv4-bad-ihl', 'ipv4-bad-checksum', 'ipv4-bad-length',
   'ipv4-fragment', 'ipv6-bad-length', 'ipv6-bad-extension', 'ipv6-fragment', 'ipv6-no-next-header',
   'ip-not-for-us', 'ip-unknown-protocol', 'tcp-truncated', 'tcp-bad-offset', 'tcp-bad-checksum',
-  'tcp-bad-options', 'tcp-bad-address',
+  'tcp-checksum-zero', 'tcp-bad-options', 'tcp-bad-address',
 ]);
 
 // ================================================================================ fast-check

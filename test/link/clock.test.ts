@@ -257,3 +257,25 @@ test('RealClock: endless deferred work still lets host timers run (batches yield
   const at = await timerFiredAt;
   assert.ok(at < 1_000_000, 'the host timer waited for the whole spin');
 });
+
+test('RealClock: a turn of deferred work ends once its ~4 ms budget is spent, checked after every callback', async () => {
+  // Callbacks of 1 ms each (a burst of 64 KB packets and the stack's work on it takes 0.4–10 ms):
+  // with the budget checked only every 64 callbacks, a host timer waited for all 64 (64+ ms).
+  const clock = new RealClock();
+  let ran = 0;
+  const busy = (): void => {
+    const until = performance.now() + 1;
+    while (performance.now() < until);
+    ran++;
+  };
+  for (let i = 0; i < 64; i++) clock.defer(busy);
+  const ranWhenTimerFired = await new Promise<number>((resolve) => setTimeout(() => resolve(ran), 0));
+  assert.ok(ranWhenTimerFired >= 1 && ranWhenTimerFired <= 16,
+    `${ranWhenTimerFired} callbacks of 1 ms ran before a host timer due at once`);
+  await new Promise<void>((resolve) => {
+    let polls = 0;
+    const poll = (): void => (ran === 64 || ++polls > 400 ? resolve() : void setTimeout(poll, 5));
+    poll();
+  });
+  assert.equal(ran, 64, 'every deferred callback still runs, in later turns');
+});

@@ -250,3 +250,57 @@ test('100k entries: arm, re-arm, cancel and expire stay fast', () => {
   assert.equal(wheel.size, 0);
   assert.ok(elapsed < 3000, `took ${elapsed} ms`);
 });
+
+test('equal deadlines fire in arming order, also when the first waited in the overflow list', () => {
+  // F is armed first, more than one revolution away (overflow list); G later, for the same instant,
+  // straight into the slot. Migration appends F behind G in the slot: the sort must restore F, G.
+  const w = new TimerWheel<string>(1, 4096);
+  const F = new TimerEntry('F');
+  const G = new TimerEntry('G');
+  w.arm(F, 5000);
+  w.expire(100, () => {});
+  w.expire(2000, () => {});
+  w.arm(G, 5000);
+  const order: string[] = [];
+  w.expire(5000, (o) => order.push(o));
+  assert.deepEqual(order, ['F', 'G']);
+});
+
+test('equal deadlines fire in arming order: differential run against a sorted model (small wheel, overflow in use)', () => {
+  const w = new TimerWheel<number>(1, 64);
+  const entries = Array.from({ length: 64 }, (_, i) => new TimerEntry(i));
+  const model = new Map<number, { at: number; seq: number }>();
+  let seq = 0;
+  let now = 0;
+  let x = 12345;
+  const rand = (n: number): number => {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    return (x >>> 8) % n;
+  };
+  let violations = 0;
+  let fired = 0;
+  for (let op = 0; op < 60_000; op++) {
+    const r = rand(10);
+    const e = entries[rand(entries.length)]!;
+    if (r < 6) {
+      // Few distinct deadlines, some beyond a revolution: many ties, across slot and overflow.
+      const at = now + [0, 5, 40, 64, 100, 200][rand(6)]! + (rand(3) === 0 ? 0.5 : 0);
+      w.arm(e, at);
+      model.set(e.owner, { at, seq: seq++ });
+    } else if (r < 7) {
+      w.cancel(e);
+      model.delete(e.owner);
+    } else {
+      now += rand(60);
+      const got: number[] = [];
+      w.expire(now, (o) => got.push(o));
+      const want = [...model.entries()].filter(([, v]) => v.at <= now)
+        .sort((a, b) => a[1].at - b[1].at || a[1].seq - b[1].seq).map(([k]) => k);
+      for (const k of want) model.delete(k);
+      if (got.join(',') !== want.join(',')) violations++;
+      fired += got.length;
+    }
+  }
+  assert.ok(fired > 10_000, `${fired} fired`);
+  assert.equal(violations, 0);
+});

@@ -54,7 +54,7 @@ function afterLoss(cc: CongestionControl, rttMs: number): number {
   return now;
 }
 
-describe('slow start (RFC 5681 §3.1, RFC 3465 ABC with L = 2)', () => {
+describe('slow start (RFC 5681 §3.1, RFC 3465 byte counting as Linux does it: no L cap)', () => {
   for (const name of ALGORITHMS) {
     test(`${name}: doubles per RTT even with one ACK per two segments`, () => {
       const cc = started(createCongestionControl(name));
@@ -66,12 +66,12 @@ describe('slow start (RFC 5681 §3.1, RFC 3465 ABC with L = 2)', () => {
       assert.equal(cc.cwnd, 4 * IW);
     });
 
-    test(`${name}: a stretch ACK grows cwnd by at most 2 SMSS`, () => {
+    test(`${name}: a stretch ACK grows cwnd by every byte it acknowledges, as Linux's tcp_slow_start (no RFC 3465 L cap)`, () => {
       const cc = started(createCongestionControl(name));
       cc.onAck(8 * MSS, 50, true, 50);
-      assert.equal(cc.cwnd, IW + 2 * MSS);
+      assert.equal(cc.cwnd, IW + 8 * MSS);
       cc.onAck(MSS / 2, 50, true, 60);
-      assert.equal(cc.cwnd, IW + 2 * MSS + MSS / 2, 'bytes, not ACKs, are counted');
+      assert.equal(cc.cwnd, IW + 8 * MSS + MSS / 2, 'bytes, not ACKs, are counted');
     });
 
     test(`${name}: no growth when cwnd did not limit sending (RFC 7661)`, () => {

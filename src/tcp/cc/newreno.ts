@@ -10,12 +10,6 @@ import type { CongestionControl } from './types.js';
 export const INITIAL_SSTHRESH = 0x7fffffff;
 
 /**
- * RFC 3465 §2.2: L, the most one ACK may grow cwnd in slow start, in SMSS. L = 2 lets a sender whose
- * peer delays ACKs (one per two segments) still double cwnd each RTT; a larger L makes bursts.
- */
-const ABC_LIMIT = 2;
-
-/**
  * Where a congestion event stands. An RTO inside one that already cut the window must not cut it again:
  * RFC 5681 §3.1 holds ssthresh when the timed-out segment was already retransmitted by the timer, and
  * (as Linux does) an RTO during fast recovery keeps the ssthresh that recovery set.
@@ -23,12 +17,22 @@ const ABC_LIMIT = 2;
 export type LossPhase = 'open' | 'fast-recovery' | 'timeout';
 
 /**
- * RFC 5681 §3.1 slow start with RFC 3465 §2.2 byte counting: grow by the bytes acked, at most L*SMSS
- * per ACK. Stops at ssthresh (RFC 5681 lets either algorithm run at cwnd = ssthresh; Linux stops
- * there too), so slow start after an RTO does not overshoot the point it is climbing back to.
+ * RFC 5681 §3.1 slow start with RFC 3465 byte counting, as Linux's tcp_slow_start() does it: cwnd
+ * grows by every byte the ACK acknowledges. Stops at ssthresh (RFC 5681 lets either algorithm run at
+ * cwnd = ssthresh; Linux stops there too), so slow start after an RTO does not overshoot the point it
+ * is climbing back to.
+ *
+ * Where synack differs from RFC 3465 §2.2, and why: the RFC caps growth at L = 2·SMSS per ACK to
+ * guard against stretch ACKs (one ACK for many segments), which would otherwise let cwnd jump and
+ * the sender burst. Linux has had no such cap since 3.9 (the tcp_abc sysctl was removed), because
+ * GRO makes stretch ACKs normal: a receiver ACKs a coalesced super-segment of up to 64 KiB once.
+ * synack's batched input does the same (Connection.segmentArrives ACKs at most 64 KiB of in-order
+ * data per ACK within a burst), so with L = 2 slow start would grow by ~2 SMSS per burst instead of
+ * doubling each RTT; counting every acked byte keeps the doubling, and the 64 KiB bound on the
+ * receiver's coalescing bounds the jump one ACK can make, as it does for Linux.
  */
-export function slowStart(cwnd: number, ssthresh: number, acked: number, mss: number): number {
-  return Math.min(cwnd + Math.min(acked, ABC_LIMIT * mss), ssthresh);
+export function slowStart(cwnd: number, ssthresh: number, acked: number, _mss: number): number {
+  return Math.min(cwnd + acked, ssthresh);
 }
 
 export class NewReno implements CongestionControl {
