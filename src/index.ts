@@ -14,3 +14,13 @@ export type { TraceEvent, TraceListener, SegmentInfo, Endpoints } from './trace/
 export { PcapWriter } from './trace/pcap.js';
 export type { StreamConnection, StreamListener } from './socket/streams.js';
 export type { DropReason } from './wire/drop.js';
+// Ladder diagrams: recorded from stacks (DiagramRecorder) or inferred from any pcap/pcapng capture
+// (readCapture → extractTcp → splitStreams → inferStream), drawn by the renderers `synack demo` and
+// `synack draw` use.
+export { DiagramRecorder, type DiagramModel, type DiagramEndpoint, type DiagramSegment, type DiagramState, type SegmentMark } from './diagram/model.js';
+export { readCapture, CaptureError, type CapturedPacket, type CaptureReadResult } from './trace/capture.js';
+export { extractTcp, splitStreams, listStreams, inferStream, defaultStream, type StreamSummary, type CapturedSegment } from './diagram/infer.js';
+export { renderText, type TextOptions } from './diagram/text.js';
+export { renderSvg, type SvgOptions } from './diagram/svg.js';
+export { renderHtml, type HtmlOptions } from './diagram/html.js';
+export { renderMermaid } from './diagram/mermaid.js';

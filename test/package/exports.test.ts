@@ -155,6 +155,35 @@ function specifiers(file: string): string[] {
   return info.importedFiles.map((f) => f.fileName);
 }
 
+test('the diagram API from the core entry: a capture read, a stream inferred, drawn in every format', async () => {
+  requireBuild();
+  const core = (await import(CORE)) as CoreEntry;
+  // A real capture to read: two stacks' handshake, written by the package's own PcapWriter.
+  const clock = new core.VirtualClock();
+  const [la, lb] = core.MemoryLink.pair({ clock, delayMs: 5 });
+  const a = new core.Stack({ link: la, addresses: ['10.0.0.1/24'], clock, seed: 1 });
+  const b = new core.Stack({ link: lb, addresses: ['10.0.0.2/24'], clock, seed: 2 });
+  const pcap = new core.PcapWriter();
+  la.onTransmit((p) => pcap.write(clock.now(), p));
+  lb.onTransmit((p) => pcap.write(clock.now(), p));
+  b.tcpListen({ port: 80 });
+  const c = a.tcpConnect({ host: '10.0.0.2', port: 80 });
+  await clock.advance(100);
+  c.close();
+  await clock.advance(1000);
+  const { packets } = core.readCapture(pcap.toBytes());
+  const streams = core.splitStreams(core.extractTcp(packets).segments);
+  assert.equal(streams.length, 1);
+  const model = core.inferStream(streams[0]!);
+  assert.equal(model.inferred, true);
+  assert.deepEqual(model.endpoints[0]!.states.map((s) => s.state).slice(0, 4), ['CLOSED', 'SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1']);
+  assert.match(core.renderText(model), /SYN-SENT/);
+  assert.match(core.renderSvg(model), /^<\?xml[^]*<svg[^]*SYN-SENT[^]*<\/svg>\s*$/);
+  assert.match(core.renderHtml(model), /<!DOCTYPE html>/i);
+  assert.match(core.renderMermaid(model), /^sequenceDiagram/m);
+  assert.throws(() => core.readCapture(new Uint8Array(10)), core.CaptureError);
+});
+
 test('the core build output imports no node: module and no package (it runs in a browser)', () => {
   requireBuild();
   const files = [...CORE_DIRS.flatMap((d) => jsFilesUnder(join(DIST, d))), ...CORE_FILES.map((f) => join(DIST, f))]
