@@ -105,6 +105,7 @@ test('bench --quick --json: the contract shape, a reference where promised, rati
       'connection rate', 'connection rate stack.net', 'latency p50', 'latency p99',
       'memory per end n=10000', 'memory per pair n=10000',
       'timer op n=10000', 'timer op n=100000', 'demux n=10000', 'demux n=100000', 'demux hot n=10000', 'demux hot n=100000',
+      'timer op n=10000 vs random access', 'timer op n=100000 vs random access', 'demux n=10000 vs random access', 'demux n=100000 vs random access',
     ];
     for (const name of withReference) {
       const x = byName.get(name);
@@ -126,6 +127,10 @@ test('bench --quick --json: the contract shape, a reference where promised, rati
     assert.equal(byName.get('demux n=100000')!.detail?.['repliesSent'], 0);
     // The 1k figure is the reference of the 10k and 100k ones.
     assert.equal(byName.get('timer op n=100000')!.reference!.value, byName.get('timer op n=1000')!.value);
+    // The memory-reference rows carry synack's growth from the flatness rows themselves.
+    const vs = byName.get('demux n=100000 vs random access')!;
+    assert.equal(vs.detail?.['synackNs'], byName.get('demux n=100000')!.value);
+    assert.equal(vs.detail?.['synackNs1k'], byName.get('demux n=1000')!.value);
 
     const svg = readFileSync(svgPath, 'utf8');
     assertWellFormedSvg(svg);
