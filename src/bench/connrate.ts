@@ -35,10 +35,13 @@ export interface RateResult {
   perSecond: number;
 }
 
+/** How long a failed run waits for its servers to close before it gives up on them. */
+const CLOSE_WAIT_MS = 2000;
+
 /** Runs `run` until it calls `finish`, or fails after TIMEOUT_MS. */
-function deadline(what: string, run: (finish: (e: Error | null) => void) => void): Promise<void> {
+function deadline(what: string, run: (finish: (e: Error | null) => void) => void, timeoutMs = TIMEOUT_MS): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: not done within ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
+    const timer = setTimeout(() => reject(new Error(`${what}: not done within ${timeoutMs / 1000} s`)), timeoutMs);
     run((e) => {
       clearTimeout(timer);
       if (e === null) resolve();
@@ -61,46 +64,69 @@ export async function synackConnRate(pair: StackPair, n: number, parallel = PARA
   }
   let started = 0;
   let finished = 0;
+  // A failed or timed-out run stops opening connections and aborts the ones still open, so it
+  // neither hangs nor loads the CPU under the benchmarks that follow.
+  let stopped = false;
+  const live = new Set<TcpConnection>();
   const t0 = performance.now();
-  await deadline('synack connection rate', (finish) => {
-    const open = (): void => {
-      const i = started++;
-      let c: TcpConnection;
-      try {
-        c = a.tcpConnect({ host: '10.0.0.2', port: ports[Math.floor(i / PER_PORT)]! });
-      } catch (e) {
-        finish(e as Error);
-        return;
-      }
-      c.setNoDelay(true);
-      c.events = {
-        onEstablished: () => void c.write(one),
-        onReadable: () => {
-          if (c.read() !== null) c.close();
-        },
-        onClosed: (err) => {
-          if (err !== null) return finish(err);
-          if (++finished === n) return finish(null);
-          if (started < n) open();
-        },
+  try {
+    await deadline('synack connection rate', (finish) => {
+      const open = (): void => {
+        if (stopped) return;
+        const i = started++;
+        let c: TcpConnection;
+        try {
+          c = a.tcpConnect({ host: '10.0.0.2', port: ports[Math.floor(i / PER_PORT)]! });
+        } catch (e) {
+          finish(e as Error);
+          return;
+        }
+        c.setNoDelay(true);
+        live.add(c);
+        c.events = {
+          onEstablished: () => void c.write(one),
+          onReadable: () => {
+            if (c.read() !== null) c.close();
+          },
+          onClosed: (err) => {
+            live.delete(c);
+            if (err !== null) return finish(err);
+            if (++finished === n) return finish(null);
+            if (started < n) open();
+          },
+        };
       };
-    };
-    for (let i = 0; i < Math.min(parallel, n); i++) open();
-  });
+      for (let i = 0; i < Math.min(parallel, n); i++) open();
+    });
+  } catch (e) {
+    stopped = true;
+    for (const c of live) c.abort();
+    throw e;
+  } finally {
+    for (const l of listeners) l.close();
+  }
   const ms = performance.now() - t0;
-  for (const l of listeners) l.close();
   return { connections: n, ms, perSecond: (n / ms) * 1000 };
 }
 
 /** N short connections through a node:net-like API (node:net on loopback, or synack's stack.net). */
-export async function netConnRate(net: NetLike, n: number, parallel = PARALLEL): Promise<RateResult> {
+export async function netConnRate(net: NetLike, n: number, parallel = PARALLEL, timeoutMs = TIMEOUT_MS): Promise<RateResult> {
   const servers: ServerLike[] = [];
   const ports: number[] = [];
   const one = new Uint8Array([0x2a]);
   let failure: ((e: Error) => void) | undefined;
   const onError = (e: Error): void => failure?.(e);
+  // Every socket still open, both ends: a failed run destroys them (a server's close() waits for
+  // its connections, so one stuck connection would otherwise hang the benchmark).
+  const live = new Set<SocketLike>();
+  const track = (s: SocketLike): void => {
+    live.add(s);
+    s.once('close', (() => void live.delete(s)) as (...a: never[]) => void);
+  };
+  let stopped = false;
   for (let i = 0; i < Math.ceil(n / PER_PORT); i++) {
     const server = net.createServer((s: SocketLike) => {
+      track(s);
       s.setNoDelay(true);
       s.on('data', ((d: Uint8Array) => void s.write(d)) as (...a: never[]) => void);
       s.on('error', onError as (...a: never[]) => void);
@@ -116,8 +142,10 @@ export async function netConnRate(net: NetLike, n: number, parallel = PARALLEL):
     await deadline(`${net.label} connection rate`, (finish) => {
       failure = (e) => finish(e);
       const open = (): void => {
+        if (stopped) return;
         const i = started++;
         const s = net.connect({ host: net.host, port: ports[Math.floor(i / PER_PORT)]! });
+        track(s);
         s.on('error', onError as (...a: never[]) => void);
         s.once('connect', () => void s.write(one));
         s.once('data', () => void s.end());
@@ -127,9 +155,16 @@ export async function netConnRate(net: NetLike, n: number, parallel = PARALLEL):
         });
       };
       for (let i = 0; i < Math.min(parallel, n); i++) open();
-    });
+    }, timeoutMs);
+  } catch (e) {
+    stopped = true;
+    for (const s of live) s.destroy();
+    throw e;
   } finally {
-    for (const s of servers) await closeServerLike(s);
+    const closing = Promise.all(servers.map((s) => closeServerLike(s)));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([closing, new Promise<void>((r) => void (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
   }
   const ms = performance.now() - t0;
   return { connections: n, ms, perSecond: (n / ms) * 1000 };

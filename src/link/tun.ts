@@ -711,7 +711,7 @@ function gsoRunEnd(pending: Uint8Array[], i: number): number {
   const hl = ipHl + (first[ipHl + 12]! >> 4) * 4;
   const mss = first.length - hl;
   if (mss <= 0 || first[ipHl + 13] !== TCP_ACK) return i + 1;
-  let seq = seqOf(first, ipHl) + mss;
+  let seq = (seqOf(first, ipHl) + mss) >>> 0;
   let total = first.length;
   let j = i + 1;
   for (; j < pending.length; j++) {

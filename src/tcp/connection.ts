@@ -1402,7 +1402,10 @@ export class Connection implements TcpConnection {
       return;
     }
     if (payload.length > 0 && canReceive && !this.finReceived) {
-      if (payload.length > this.rcvSegMax) this.rcvSegMax = payload.length;
+      // The peer's segment size, for the every-second-segment ACK rule (RFC 5681 §4.2). A link with
+      // receive offload hands over 64 KiB super-packets: capped at the MSS we advertised, as Linux's
+      // tcp_measure_rcv_mss caps its GSO size, or ACKs would wait for 64 KiB of small segments.
+      if (payload.length > this.rcvSegMax) this.rcvSegMax = Math.min(payload.length, this.rcvMss);
       this.noteReceiverRtt(seg);
       // Trim what we already have (left of RCV.NXT) and what lies right of the window.
       const skip = seqDiff(this.rcvNxt, seq);

@@ -10,6 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { netConnRate } from '../../src/bench/connrate.js';
+import { kernelNet, type NetLike } from '../../src/bench/netlike.js';
 import { renderChart } from '../../src/bench/svg.js';
 import type { BenchResult, Benchmark } from '../../src/bench/types.js';
 import { runBenchCommand } from '../../src/cli/bench.js';
@@ -280,4 +282,25 @@ test('--svg goes through the command\'s file writer; a file that cannot be writt
   assert.equal(report.failed.length, 1);
   assert.match(report.failed[0]!.error, /^cannot write \/nope\/out\.svg: ENOENT/);
   assert.match(bad.err(), /synack bench: cannot write \/nope\/out\.svg: ENOENT/);
+});
+
+test('a connection-rate run that cannot finish fails within its deadline and leaves nothing open (no hang in CI)', { timeout: 30_000 }, async () => {
+  // node:net whose servers accept but never answer: every client waits for its echo for ever, and a
+  // server's close() would wait for those connections.
+  const real = kernelNet();
+  const mute: NetLike = {
+    ...real,
+    createServer: (listener) => real.createServer((sock) => listener({
+      write: () => true, // the echo that never comes
+      end: () => sock.end(), destroy: () => sock.destroy(), setNoDelay: (x) => sock.setNoDelay(x),
+      on: (e, f) => sock.on(e, f), once: (e, f) => sock.once(e, f),
+    })),
+  };
+  const t0 = performance.now();
+  await assert.rejects(netConnRate(mute, 8, 4, 500), /not done within 0\.5 s/);
+  const ms = performance.now() - t0;
+  assert.ok(ms < 5000, `failed and cleaned up in ${ms.toFixed(0)} ms`);
+  // Every socket was destroyed: nothing keeps the event loop busy (the test runner would hang).
+  const handles = (process as unknown as { _getActiveHandles(): Array<{ constructor: { name: string }; remotePort?: number }> })._getActiveHandles();
+  assert.equal(handles.filter((h) => h.constructor.name === 'Socket' && h.remotePort !== undefined).length, 0);
 });

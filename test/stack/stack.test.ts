@@ -12,6 +12,7 @@ import { Stack } from '../../src/stack/stack.js';
 import { IsnGenerator } from '../../src/tcp/isn.js';
 import { TcpError, type TcpConnection, type TcpErrorCode } from '../../src/tcp/user.js';
 import type { TraceEvent } from '../../src/trace/events.js';
+import type { LinkEnd } from '../../src/link/link.js';
 import { pseudoHeaderSum } from '../../src/wire/checksum.js';
 import {
   ICMPV4_DEST_UNREACHABLE, ICMPV6_DEST_UNREACHABLE, parseIcmpv4, parseIcmpv6, writeIcmpEcho, writeIcmpError,
@@ -954,4 +955,31 @@ test('the per-connection challenge-ACK limit spares segments with data (Linux tc
   }
   assert.equal(h.takeTcp().length, 0, 'the last challenge ACK went out under 500 ms ago');
   assert.throws(() => harness({ synCookies: false }).stack.tcpListen({ port: 80, synBacklog: 0 }), { code: 'EINVAL' });
+});
+
+test('a super-packet (TUN receive offload) does not make the stack wait for 64 KiB before it ACKs: the peer\'s segment size is capped at our MSS (Linux tcp_measure_rcv_mss)', () => {
+  const clock = new VirtualClock();
+  const out: Uint8Array[] = [];
+  let deliver: (p: Uint8Array) => void = () => {};
+  // A link of MTU 1500 that hands over larger packets, as TunLink with `offload` does (GSO).
+  const link: LinkEnd = { mtu: 1500, send: (p) => void out.push(p.slice()), onPacket: (fn) => void (deliver = fn) };
+  const stack = new Stack({ link, addresses: [`${US4}/24`], clock, seed: 1 });
+  stack.tcpListen({ port: 80 });
+  const inject = (p: Uint8Array): void => {
+    deliver(p);
+    clock.advanceSync(0);
+  };
+  inject(tcpPacket(PEER4, US4, { srcPort: 40000, dstPort: 80, seq: 100, flags: 0x02, options: { mss: 1460 } }));
+  const synAck = parseReply(out.shift()!);
+  const ourNxt = (synAck.seg.seq + 1) >>> 0;
+  inject(tcpPacket(PEER4, US4, { srcPort: 40000, dstPort: 80, seq: 101, ack: ourNxt, flags: 0x10 }));
+  out.length = 0;
+  // A 8000-byte super-packet, then 1448 + 552 bytes: more than one full segment unacknowledged, so
+  // RFC 5681 §4.2 wants an ACK now — not after the delayed-ACK timer.
+  inject(tcpPacket(PEER4, US4, { srcPort: 40000, dstPort: 80, seq: 101, ack: ourNxt, flags: 0x10, payload: new Uint8Array(8000) }));
+  out.length = 0;
+  inject(tcpPacket(PEER4, US4, { srcPort: 40000, dstPort: 80, seq: 8101, ack: ourNxt, flags: 0x10, payload: new Uint8Array(1448) }));
+  inject(tcpPacket(PEER4, US4, { srcPort: 40000, dstPort: 80, seq: 9549, ack: ourNxt, flags: 0x10, payload: new Uint8Array(552) }));
+  const acks = out.map(parseReply).filter((r) => r.seg.ack === 10101);
+  assert.equal(acks.length, 1, `an ACK of all 10,000 bytes at once, no time passed (sent: ${out.length})`);
 });
