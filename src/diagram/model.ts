@@ -148,7 +148,7 @@ interface SegmentRecord {
   info: SegmentInfo;
   /**
    * A copy of its bytes: a stack may reuse its buffers, a link may copy. The packet object itself is
-   * not kept (it is a view into a shared 1 MiB slab, which it would keep alive); `byPacket` maps it
+   * not kept (it is a view into a shared slab, which it would keep alive); `byPacket` maps it
    * weakly for the identity match with link drops.
    */
   bytes: Uint8Array;

@@ -4,7 +4,7 @@ export interface LinkEnd {
   readonly mtu: number;
   /**
    * Send one IP packet. The link takes ownership of the bytes: the stack never writes them again.
-   * They are a view into a shared 1 MiB slab (src/wire/packet.ts), so a link, observer or trace
+   * They are a view into a shared slab (src/wire/packet.ts), so a link, observer or trace
    * listener that keeps a packet beyond its handling should keep a copy (`packet.slice()`): a kept
    * view pins its whole slab.
    */

@@ -52,7 +52,7 @@ export class MemoryLinkEnd implements LinkEnd {
   }
 
   /**
-   * Every packet this end sends, before any impairment. A packet is a view into a shared 1 MiB slab
+   * Every packet this end sends, before any impairment. A packet is a view into a shared slab
    * (LinkEnd.send): keep `packet.slice()`, not the view, or each kept packet pins its slab.
    */
   onTransmit(fn: (packet: Uint8Array) => void): void {

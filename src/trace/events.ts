@@ -32,7 +32,7 @@ export interface SegmentInfo {
 export type TraceEvent =
   /**
    * A TCP segment the stack sent (`out`) or accepted from its link (`in`). `packet` is a view into a
-   * shared 1 MiB slab (src/wire/packet.ts): a listener that keeps it should keep `packet.slice()`.
+   * shared slab (src/wire/packet.ts): a listener that keeps it should keep `packet.slice()`.
    */
   | { type: 'segment'; t: number; dir: 'in' | 'out'; segment: SegmentInfo; packet: Uint8Array }
   /** A connection changed state; `cause` says why, `rfc` cites the rule. */
