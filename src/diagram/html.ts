@@ -429,7 +429,7 @@ export function pageSteps(rows: LadderRow[]): PageStep[] {
  * What the page embeds: the segments the ladder draws (`drawn`, indices into model.segments) with
  * their headers, the steps, and the notes the steps show (a note is shown at the step of its instant).
  */
-export function pageData(model: DiagramModel, rows: LadderRow[], drawn: number[]): PageData {
+function pageData(model: DiagramModel, rows: LadderRow[], drawn: number[]): PageData {
   const shown = [...drawn].sort((a, b) => a - b);
   const steps = pageSteps(rows);
   const stepTimes = new Set(steps.map((s) => s.t));

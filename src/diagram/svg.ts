@@ -45,7 +45,7 @@ function n(v: number): string {
 }
 
 /** Colour class of an arrow: the most telling of its control flags. */
-export function flagClass(seg: DiagramSegment): string {
+function flagClass(seg: DiagramSegment): string {
   if (seg.flags.includes('RST')) return 'rst';
   if (seg.flags.includes('SYN')) return 'syn';
   if (seg.flags.includes('FIN')) return 'fin';
@@ -61,7 +61,7 @@ function truncate(s: string, max: number): string {
 }
 
 /** The whole label of a segment on one line (the arrow's tooltip). */
-export function fullLabel(model: DiagramModel, i: number): string {
+function fullLabel(model: DiagramModel, i: number): string {
   const seg = model.segments[i]!;
   const opts = optionsLabel(seg);
   const marks = markWords(seg);

@@ -39,22 +39,6 @@ export const LINKTYPE_IPV4 = 228;
 export const LINKTYPE_IPV6 = 229;
 export const LINKTYPE_LINUX_SLL2 = 276;
 
-const LINK_NAMES: Record<number, string> = {
-  [LINKTYPE_NULL]: 'NULL (BSD loopback)',
-  [LINKTYPE_ETHERNET]: 'Ethernet',
-  [LINKTYPE_RAW]: 'raw IP',
-  [LINKTYPE_LOOP]: 'LOOP (OpenBSD loopback)',
-  [LINKTYPE_LINUX_SLL]: 'Linux cooked (SLL)',
-  [LINKTYPE_IPV4]: 'raw IPv4',
-  [LINKTYPE_IPV6]: 'raw IPv6',
-  [LINKTYPE_LINUX_SLL2]: 'Linux cooked v2 (SLL2)',
-};
-
-/** A readable name for a link type, e.g. "Ethernet" or "link type 147". */
-export function linkTypeName(linkType: number): string {
-  return LINK_NAMES[linkType] ?? `link type ${linkType}`;
-}
-
 export interface CapturedPacket {
   /** Record number in the file (0-based, counting every record, skipped ones included). */
   index: number;
@@ -387,7 +371,7 @@ function familyVersion(af: number): 4 | 6 | undefined {
  * The offset of the IP packet in a frame of this link type, or the reason it has none
  * ("non-IP frame", "unsupported link type N").
  */
-export function stripLinkHeader(linkType: number, frame: Uint8Array): number | string {
+function stripLinkHeader(linkType: number, frame: Uint8Array): number | string {
   switch (linkType) {
     case LINKTYPE_ETHERNET:
       // Destination and source MAC, then the EtherType.
