@@ -1,5 +1,7 @@
 /** A link end: a plain IP packet port (MemoryLink, TunLink, a test driving raw packets). */
 export interface LinkEnd {
+  /** Absent or 'ip': this end carries plain IP packets (tells it apart from an EthernetLinkEnd). */
+  readonly linkType?: 'ip';
   /** Maximum IP packet size this link carries. */
   readonly mtu: number;
   /**
@@ -38,4 +40,24 @@ export interface LinkEnd {
    * flush once per burst — so a missed call only delays replies to the clock's next deferred turn.
    */
   onBurstEnd?(fn: () => void): void;
+}
+
+/** A link end that carries whole Ethernet II frames (no FCS): TapLink, an EthernetSwitch port. */
+export interface EthernetLinkEnd {
+  readonly linkType: 'ethernet';
+  /** Largest IP packet a frame carries (the IP MTU, e.g. 1500); frames are up to mtu + 18 bytes. */
+  readonly mtu: number;
+  /** Send one frame; the link takes ownership of the bytes, like `LinkEnd.send`. */
+  send(frame: Uint8Array): void;
+  /** Register the receiver of incoming frames (one receiver; a later call replaces it). */
+  onFrame(fn: (frame: Uint8Array) => void): void;
+  /** Same contract as `LinkEnd.onBurstEnd`. */
+  onBurstEnd?(fn: () => void): void;
+  /** Same contract as `LinkEnd.receivePending`. */
+  receivePending?(): void;
+}
+
+/** True for a link end that carries Ethernet frames rather than IP packets. */
+export function isEthernetLink(l: LinkEnd | EthernetLinkEnd): l is EthernetLinkEnd {
+  return l.linkType === 'ethernet';
 }
