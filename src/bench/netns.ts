@@ -10,6 +10,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Namespaces made and not yet deleted: what `destroyAllNetnsSync` removes. */
 const live = new Set<Netns>();
@@ -161,13 +163,25 @@ export class Netns {
     this.name = name;
   }
 
-  /** Create a namespace `synack-<random>` with its loopback up. */
-  static create(): Netns {
+  /**
+   * Create a namespace `synack-<random>` with its loopback up and a resolv.conf of its own
+   * (/etc/netns/NAME/resolv.conf, which `ip netns exec` mounts over /etc/resolv.conf): by default
+   * one that names no server, so nothing run inside can query the machine's real resolver, and a
+   * DHCP client or resolver there writes that file, never the machine's. `resolvConf` replaces the
+   * contents (e.g. `nameserver 127.0.0.1` for a test's own dnsmasq); `setResolvConf` changes them.
+   */
+  static create(options: { resolvConf?: string } = {}): Netns {
     const name = `synack-${randomBytes(4).toString('hex')}`;
     const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8', timeout: 10_000 });
     if (add.status !== 0) throw new Error(`ip netns add ${name} failed: ${(add.stderr ?? '').trim() || String(add.error)}`);
     const ns = new Netns(name);
     live.add(ns);
+    try {
+      ns.setResolvConf(options.resolvConf ?? '# a synack test namespace: no resolver\n');
+    } catch (e) {
+      ns.#delete();
+      throw e;
+    }
     const lo = spawnSync('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8', timeout: 10_000 });
     if (lo.status !== 0) {
       ns.#delete();
@@ -259,9 +273,21 @@ export class Netns {
     }
   }
 
+  /** The namespace's own /etc/resolv.conf (see create). */
+  setResolvConf(contents: string): void {
+    mkdirSync(this.etcDir, { recursive: true });
+    writeFileSync(join(this.etcDir, 'resolv.conf'), contents);
+  }
+
+  /** /etc/netns/NAME: files here are mounted over /etc's inside the namespace. */
+  get etcDir(): string {
+    return join('/etc/netns', this.name);
+  }
+
   #delete(): void {
     live.delete(this);
     spawnSync('ip', ['netns', 'del', this.name], { timeout: 10_000 });
+    rmSync(this.etcDir, { recursive: true, force: true });
   }
 }
 
