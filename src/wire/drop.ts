@@ -1,3 +1,5 @@
+import type { DhcpDropReason } from './dhcp.js';
+
 /** Why an incoming packet was dropped. Each is a counter in `stack.counters.drops`. */
 export type DropReason =
   | 'ip-truncated'
@@ -31,7 +33,8 @@ export type DropReason =
   | 'tcp-invalid-state'
   | 'tcp-listen-overflow'
   | 'tcp-bad-syn-cookie'
-  | 'tcp-connection-limit';
+  | 'tcp-connection-limit'
+  | DhcpDropReason;
 
 export function isDropReason(x: unknown): x is DropReason {
   return typeof x === 'string';
