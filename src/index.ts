@@ -6,6 +6,7 @@ export { Stack, type StackCounters } from './stack/stack.js';
 export type { StackOptions, ConnectOptions, ListenOptions } from './stack/options.js';
 export { MemoryLink, MemoryLinkEnd, type MemoryLinkOptions, type MemoryLinkStats } from './link/memory.js';
 export { impair, ImpairedLinkEnd, ImpairedWire, type ImpairOptions, type WireImpairments, type WireStats, type LinkDropReason } from './link/impair.js';
+export { EthernetSwitch, EthernetPort, type EthernetSwitchOptions, type EthernetSwitchStats, type EthernetPortStats, type SwitchDropReason, type MacTableEntry } from './link/switch.js';
 export { VirtualClock, RealClock, type Clock, type TimerHandle } from './link/clock.js';
 export type { LinkEnd } from './link/link.js';
 export { TcpError, type TcpErrorCode, type TcpConnection, type TcpListener, type TcpInfo, type ConnectionEvents } from './tcp/user.js';
