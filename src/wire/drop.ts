@@ -1,4 +1,5 @@
 import type { DhcpDropReason } from './dhcp.js';
+import type { DnsDropReason } from './dns.js';
 
 /** Why an incoming packet was dropped. Each is a counter in `stack.counters.drops`. */
 export type DropReason =
@@ -34,7 +35,8 @@ export type DropReason =
   | 'tcp-listen-overflow'
   | 'tcp-bad-syn-cookie'
   | 'tcp-connection-limit'
-  | DhcpDropReason;
+  | DhcpDropReason
+  | DnsDropReason;
 
 export function isDropReason(x: unknown): x is DropReason {
   return typeof x === 'string';

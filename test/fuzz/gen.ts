@@ -26,6 +26,8 @@ const REASONS = {
   'tcp-no-socket': true, 'tcp-invalid-state': true, 'tcp-listen-overflow': true, 'tcp-bad-syn-cookie': true, 'tcp-connection-limit': true,
   'dhcp-truncated': true, 'dhcp-bad-op': true, 'dhcp-bad-hlen': true, 'dhcp-bad-cookie': true,
   'dhcp-option-overrun': true, 'dhcp-bad-option': true, 'dhcp-bad-overload': true,
+  'dns-truncated': true, 'dns-bad-count': true, 'dns-bad-label': true, 'dns-pointer-loop': true,
+  'dns-name-too-long': true, 'dns-bad-rdata': true, 'dns-bad-opt': true,
 } as const satisfies Record<DropReason, true>;
 
 export const DROP_REASONS: ReadonlySet<string> = new Set(Object.keys(REASONS));
