@@ -466,7 +466,11 @@ class Writer {
   buf = new Uint8Array(512);
   view = new DataView(this.buf.buffer);
   len = 0;
-  /** Canonical suffix → offset of a name already written (pointers reach 0x3fff). */
+  /**
+   * Suffix (its exact label bytes) → offset of a name already written (pointers reach 0x3fff).
+   * Exact, not case-folded: a pointer to "Example" for "example" would change the case the caller
+   * gave, which a resolver matching on 0x20-randomised case (draft-vixie-dnsext-dns0x20) rejects.
+   */
   readonly names = new Map<string, number>();
 
   ensure(n: number): void {
@@ -505,7 +509,7 @@ class Writer {
     const keys: string[] = [];
     let key = '';
     for (let i = labels.length - 1; i >= 0; i--) {
-      const l = lower(labels[i]!);
+      const l = labels[i]!;
       key = `${String.fromCharCode(l.length, ...l)}${key}`;
       keys[i] = key;
     }
