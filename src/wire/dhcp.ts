@@ -498,9 +498,22 @@ function putText(out: Uint8Array, at: number, size: number, s: string, what: str
  * and zero padding to the BOOTP minimum of 300 bytes. Option codes 0, 52 and 255 in `rawOptions`
  * are not written (pad, overload and end are the codec's business). Throws on a malformed field
  * (an address that is not an IPv4 address, chaddr longer than 16): the caller's bug, not the peer's.
+ *
+ * `order`, a client's parameter request list: RFC 2132 §9.8 says a server "MUST try to insert the
+ * requested options in the order requested by the client", so the typed options it names come
+ * right after the message type, in its order, and the others follow.
  */
-export function writeDhcp(m: DhcpMessage): Uint8Array {
-  const opts = dhcpOptionList(m.options);
+export function writeDhcp(m: DhcpMessage, order?: readonly number[]): Uint8Array {
+  let opts = dhcpOptionList(m.options);
+  if (order !== undefined && order.length > 0) {
+    const rank = (code: number): number => {
+      if (code === DhcpOption.MESSAGE_TYPE) return -1;
+      const i = order.indexOf(code);
+      return i < 0 ? order.length : i;
+    };
+    // Array.prototype.sort is stable: the options the list does not name keep their code order.
+    opts = opts.sort((a, b) => rank(a.code) - rank(b.code));
+  }
   for (const r of m.rawOptions) {
     if (r.code === DhcpOption.PAD || r.code === DhcpOption.OVERLOAD || r.code === DhcpOption.END) continue;
     opts.push(r);

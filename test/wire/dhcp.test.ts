@@ -235,3 +235,15 @@ test('netmask and prefix length convert both ways; a non-contiguous mask is null
   assert.equal(maskToPrefix('255.255.0.255'), null);
   assert.equal(maskToPrefix('nonsense'), null);
 });
+
+test('writeDhcp with a parameter request list: requested options first, in its order (RFC 2132 §9.8)', () => {
+  const m: DhcpMessage = {
+    ...emptyDhcpMessage(BOOTREPLY),
+    options: { messageType: DhcpType.ACK, subnetMask: '255.0.0.0', routers: ['10.0.0.1'], dnsServers: ['10.0.0.3'], leaseTime: 60, serverId: '10.0.0.1' },
+  };
+  const b = writeDhcp(m, [6, 99, 1, 53]);
+  const codes: number[] = [];
+  for (let i = 240; b[i] !== 255; i += 2 + b[i + 1]) codes.push(b[i]);
+  assert.deepEqual(codes, [53, 6, 1, 3, 51, 54]);
+  assert.deepEqual(msg(parseDhcp(b)), m);
+});
