@@ -1,5 +1,8 @@
 import type { DhcpDropReason } from './dhcp.js';
 import type { DnsDropReason } from './dns.js';
+import type { EthernetDropReason } from './ethernet.js';
+import type { ArpDropReason } from './arp.js';
+import type { NdpDropReason } from './ndp.js';
 
 /** Why an incoming packet was dropped. Each is a counter in `stack.counters.drops`. */
 export type DropReason =
@@ -36,7 +39,8 @@ export type DropReason =
   | 'tcp-bad-syn-cookie'
   | 'tcp-connection-limit'
   | DhcpDropReason
-  | DnsDropReason;
+  | DnsDropReason
+  | EthernetDropReason | ArpDropReason | NdpDropReason;
 
 export function isDropReason(x: unknown): x is DropReason {
   return typeof x === 'string';

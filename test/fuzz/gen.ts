@@ -28,6 +28,11 @@ const REASONS = {
   'dhcp-option-overrun': true, 'dhcp-bad-option': true, 'dhcp-bad-overload': true,
   'dns-truncated': true, 'dns-bad-count': true, 'dns-bad-label': true, 'dns-pointer-loop': true,
   'dns-name-too-long': true, 'dns-bad-rdata': true, 'dns-bad-opt': true,
+  'eth-truncated': true, 'eth-bad-type': true, 'eth-unknown-type': true, 'eth-vlan': true, 'eth-bad-source': true,
+  'eth-not-for-us': true, 'net-no-route': true, 'neighbour-unreachable': true, 'neighbour-queue-full': true, 'net-bad-packet': true,
+  'arp-truncated': true, 'arp-unsupported': true, 'arp-bad-op': true, 'arp-invalid': true, 'arp-not-for-us': true, 'arp-unsolicited': true,
+  'ndp-truncated': true, 'ndp-bad-checksum': true, 'ndp-bad-code': true, 'ndp-bad-option': true, 'ndp-bad-hop-limit': true,
+  'ndp-invalid': true, 'ndp-not-for-us': true, 'ndp-unsolicited': true, 'ndp-unhandled': true,
 } as const satisfies Record<DropReason, true>;
 
 export const DROP_REASONS: ReadonlySet<string> = new Set(Object.keys(REASONS));
