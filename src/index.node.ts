@@ -29,3 +29,6 @@ export class Stack extends CoreStack {
 // Linux TUN devices (Node only: opens /dev/net/tun through koffi; never imported by the core).
 export { TunLink, TunError } from './link/tun.js';
 export type { TunOptions, TunStats, TunErrorCode } from './link/tun.js';
+// Linux TAP devices (Ethernet frames; the kernel side may serve another network namespace).
+export { TapLink } from './link/tap.js';
+export type { TapOptions, TapStats } from './link/tap.js';

@@ -129,7 +129,7 @@ test("CONTRACT.md's library example runs as written, in virtual time, and echoes
 const CORE_DIRS = ['wire', 'tcp', 'stack', 'link', 'trace', 'diagram', 'demo', 'util'];
 const CORE_FILES = ['index.js', 'socket/streams.js'];
 /** Node-only drivers that live beside the core links (DESIGN: link/ holds memory and tun). */
-const NODE_ONLY = ['link/tun.js'];
+const NODE_ONLY = ['link/tun.js', 'link/tap.js', 'link/tuntap.js'];
 
 function jsFilesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
