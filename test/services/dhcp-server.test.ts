@@ -288,3 +288,16 @@ test('configuration errors are refused at construction', () => {
   assert.equal(o.options.dnsServers, undefined);
   assert.deepEqual([o.options.leaseTime, o.options.renewalTime, o.options.rebindingTime], [600, 300, 525]);
 });
+
+test('maxLeases bounds the lease table: a full table offers nothing until leases expire', () => {
+  const { s } = setup({ maxLeases: 3, leaseTime: 60 });
+  for (let i = 1; i <= 3; i++) acquire(s, macOf(i), 0);
+  assert.equal(s.handle(req(DhcpType.DISCOVER, macOf(4)), 0), null);
+  assert.equal(s.counters['pool-exhausted'], 1);
+  // An INIT-REBOOT for a free address is refused too (NAK), not added past the bound.
+  assert.equal(reply(s.handle(req(DhcpType.REQUEST, macOf(5), { requestedIp: '10.0.2.99' }), 0)).message.options.messageType, DhcpType.NAK);
+  assert.equal(s.leases(0).length, 3);
+  // Once they expire, the table is swept and the new client gets an address.
+  assert.match(acquire(s, macOf(4), 60_000), /^10\.0\.2\./);
+  assert.ok(s.leases(60_000).length <= 3);
+});
