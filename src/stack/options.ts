@@ -1,11 +1,33 @@
-import type { LinkEnd } from '../link/link.js';
+import type { EthernetLinkEnd, LinkEnd } from '../link/link.js';
 import type { Clock } from '../link/clock.js';
+import type { AdvertiseOptions } from '../net/interface.js';
 
 export interface StackOptions {
-  /** The packet port this stack sends and receives IP packets on. */
-  link: LinkEnd;
-  /** The stack's own addresses in CIDR form, IPv4 and/or IPv6, e.g. ['10.0.0.1/24', 'fd00::1/64']. */
+  /**
+   * The port this stack sends and receives on: IP packets (MemoryLink, TunLink), or Ethernet frames
+   * (TapLink, an EthernetSwitch port), which the stack wraps in an EthernetInterface (ARP, NDP).
+   */
+  link: LinkEnd | EthernetLinkEnd;
+  /**
+   * The stack's own addresses in CIDR form, IPv4 and/or IPv6, e.g. ['10.0.0.1/24', 'fd00::1/64'].
+   * At least one on an IP link; on an Ethernet link [] is allowed (a DHCP client adds one later,
+   * `stack.addAddress`). More can be added and removed while the stack runs.
+   */
   addresses: string[];
+  /** DNS servers for the stack's resolver (also set by `stack.setDnsServers`, e.g. from DHCP). */
+  dnsServers?: string[];
+  /** Ethernet links only: the interface's MAC ("52:54:00:12:34:56"); random locally administered (seeded) when omitted. */
+  mac?: string | Uint8Array;
+  /**
+   * Ethernet links only: router mode, sending Router Advertisements for the stack's IPv6 /64
+   * prefixes (RFC 4861 §6) with MTU and RDNSS (RFC 8106) so hosts on the link do SLAAC.
+   */
+  advertise?: AdvertiseOptions | false;
+  /**
+   * ICMP errors (port unreachable, reassembly time exceeded) sent per second at most, in bursts of
+   * up to 50 (RFC 1812 §4.3.2.8, RFC 4443 §2.4 (f); Linux's icmp_msgs_per_sec). Default 1000; 0 sends none.
+   */
+  icmpErrorRate?: number;
   /** Time source; real time when omitted. */
   clock?: Clock;
   /** A name for traces and diagrams (default 'stack'). */

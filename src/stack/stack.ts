@@ -1,153 +1,35 @@
 /**
- * Many connections on one link: IP input and output, demultiplexing by 4-tuple, listeners, RST for
- * segments that reach no one (RFC 9293 §3.10.7.1), ICMP echo, one timer wheel, and tracing.
+ * A host on one link: its addresses, and the layers that share them.
  *
- * Data flows one way: link → wire decode → demux → TCB → wire encode → link; trace events are
- * emitted at each hop, and cost nothing when nobody listens.
+ *   link (or EthernetInterface over an Ethernet link: ARP, NDP, src/net/interface.ts)
+ *     → IpLayer   src/net/ip.ts         parse, reassemble (src/net/fragments.ts), dispatch; output
+ *       → TcpLayer  src/stack/tcp.ts    demux by 4-tuple, listeners, SYN cookies, timers
+ *       → UdpLayer  src/udp/udp.ts      ports, sockets, port unreachable
+ *       → IcmpLayer src/net/icmp.ts     echo, errors in and out (rate limited)
+ *
+ * Data flows one way: link → wire decode → demux → TCB or socket → wire encode → link; trace events
+ * are emitted at each hop, and cost nothing when nobody listens. This class is the public face:
+ * options, the user API, and the wiring.
  */
-import type { Clock, TimerHandle } from '../link/clock.js';
-import { RealClock } from '../link/clock.js';
-import type { LinkEnd } from '../link/link.js';
-import { Connection, windowScaleFor, type ConnectionConfig, type ConnectionHost } from '../tcp/connection.js';
-import { IsnGenerator } from '../tcp/isn.js';
-import type { TcpState } from '../tcp/state.js';
-import { TcpError, type TcpConnection, type TcpListener } from '../tcp/user.js';
-import type { Endpoints, SegmentInfo, TraceEvent, TraceListener } from '../trace/events.js';
-import { Emitter } from '../util/emitter.js';
-import { addressEquals, formatAddress, inPrefix, parseAddress, parseCidr } from '../wire/address.js';
-import { pseudoHeaderSum } from '../wire/checksum.js';
-import type { DropReason } from '../wire/drop.js';
-import { parseIcmpv4, parseIcmpv6, writeIcmpEcho } from '../wire/icmp.js';
-import { parseIpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, type IpPacketInfo } from '../wire/ip.js';
-import { parseIpv4, writeIpv4Header } from '../wire/ipv4.js';
-import { parseIpv6, writeIpv6Header } from '../wire/ipv6.js';
-import { allocPacket } from '../wire/packet.js';
-import { seqAdd, seqGt, seqLeq, seqLt } from '../wire/seq.js';
-import {
-  ACK, FIN, RST, SYN, TcpParseScratch, flagNames, formatOptions, parseTcp, tcpOptionsLength, writeTcp, type TcpOptions,
-  type TcpSegment,
-} from '../wire/tcp.js';
-import { Listener } from './listener.js';
-import {
-  COOKIE_VALID_MS, MSS_TABLE_V4, MSS_TABLE_V6, SynCookies, decodeCookieTsecr, encodeCookieTsval, mssIndex,
-} from './syncookie.js';
-import type { ConnectOptions, ListenOptions, StackOptions } from './options.js';
-import { PortAllocator } from './ports.js';
-import { TimerEntry, TimerWheel } from './timerWheel.js';
+import { RealClock, type Clock } from '../link/clock.js';
+import { isEthernetLink, type LinkEnd } from '../link/link.js';
+import { AddressTable, isLinkLocal6 } from '../net/addresses.js';
+import { IcmpLayer } from '../net/icmp.js';
+import { EthernetInterface } from '../net/interface.js';
+import { IpLayer } from '../net/ip.js';
 import { connectStream, listenStream, type StreamConnection, type StreamListener } from '../socket/streams.js';
+import { udpStream, type UdpStream, type UdpStreamOptions } from '../socket/udp-streams.js';
+import { TcpError, type TcpConnection, type TcpListener } from '../tcp/user.js';
+import type { TraceListener } from '../trace/events.js';
+import type { UdpBindOptions, UdpSocket } from '../udp/socket.js';
+import { UdpLayer } from '../udp/udp.js';
+import { formatAddress, parseAddress } from '../wire/address.js';
+import { StackCore, type StackCounters } from './core.js';
+import type { ConnectOptions, ListenOptions, StackOptions } from './options.js';
+import { TcpLayer } from './tcp.js';
 
-export interface StackCounters {
-  /** Packets dropped, by reason. */
-  drops: Partial<Record<DropReason, number>>;
-  ipIn: number;
-  ipOut: number;
-  tcpIn: number;
-  tcpOut: number;
-  rstOut: number;
-  retransmits: number;
-  challengeAcks: number;
-  icmpIn: number;
-  icmpOut: number;
-  activeOpens: number;
-  passiveOpens: number;
-  /**
-   * SYNs dropped because a listener's accept queue was full (or its SYN queue, without SYN
-   * cookies), and cookie ACKs dropped because the accept queue was full.
-   */
-  listenOverflows: number;
-  /** SYNs that found their listener's SYN queue full (answered with a cookie, or dropped). */
-  synQueueOverflows: number;
-  /** SYN,ACKs sent with a SYN cookie, no state kept (RFC 4987 §3.6). */
-  synCookiesSent: number;
-  /** ACKs that returned a valid SYN cookie. */
-  synCookiesValid: number;
-  /** ACKs to a listener that had sent cookies recently whose cookie did not check out: reset, as any bad ACK in LISTEN. */
-  synCookiesFailed: number;
-  /** SYNs (and cookie ACKs) dropped because the stack held `maxConnections` connections. */
-  connectionLimitDrops: number;
-  /** Exceptions caught at the stack boundary (a bug, or a throwing user callback). */
-  internalErrors: number;
-}
-
-interface LocalAddress {
-  text: string;
-  bytes: Uint8Array;
-  prefix: number;
-  version: 4 | 6;
-}
-
-/**
- * What the stack keeps per connection beside the TCB (reached through `Connection.hostRef`, so the
- * hot path needs no Map lookup per segment). It is also the demux table's chain link.
- */
-class ConnMeta {
-  /** The next connection whose 4-tuple hashes to the same demux bucket. */
-  nextInBucket: ConnMeta | null = null;
-  readonly timer: TimerEntry<Connection>;
-  private endpointsCache: Endpoints | null = null;
-  constructor(
-    readonly conn: Connection,
-    readonly hash: number,
-    readonly local: Uint8Array,
-    readonly localPort: number,
-    readonly remote: Uint8Array,
-    readonly remotePort: number,
-  ) {
-    this.timer = new TimerEntry(conn);
-  }
-
-  /** Made on first use (tracing): an idle connection does not carry it. */
-  get endpoints(): Endpoints {
-    const c = this.conn;
-    return this.endpointsCache ??= {
-      localAddress: c.localAddress, localPort: c.localPort, remoteAddress: c.remoteAddress, remotePort: c.remotePort,
-    };
-  }
-
-  matches(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): boolean {
-    return this.localPort === localPort && this.remotePort === remotePort &&
-      addressEquals(this.remote, remote) && addressEquals(this.local, local);
-  }
-}
-
-function metaOf(c: Connection): ConnMeta | undefined {
-  return c.hostRef as ConnMeta | undefined;
-}
-
-/** Reads 4 bytes big-endian (address words for the demux hash). */
-function word(b: Uint8Array, i: number): number {
-  return (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
-}
-
-/**
- * The demux hash of a 4-tuple, seeded per stack (as Linux seeds its jhash) so a remote host cannot
- * aim many tuples at one bucket. Each 32-bit word (the ports, then the address words) is mixed in as
- * murmur3 mixes a block: multiply, rotate, multiply. The rotation matters: multiplying by an odd
- * constant carries a difference in bit 31 alone through unchanged, so with only a xorshift between
- * multiplies (the first version) flipping bit 31 of one address word and bits 31 and 16 of the next
- * collided for every seed — 8 IPv6 peers in one bucket whatever the seed. Rotated, that difference
- * reaches the second multiply away from bit 31 and spreads through carries that depend on the
- * seeded state, so no difference passes a word with certainty. A small integer, so the Map keeps it
- * unboxed; no string is built per segment. Exported for tests.
- * @internal
- */
-export function tupleHash(seed: number, local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): number {
-  let h = Math.imul(seed ^ ((localPort << 16) | remotePort), 0x85ebca6b);
-  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
-  for (let i = 0; i < remote.length; i += 4) {
-    h = Math.imul(h ^ word(remote, i), 0x85ebca6b);
-    h = Math.imul((h << 15) | (h >>> 17), 0x1b873593);
-  }
-  for (let i = 0; i < local.length; i += 4) {
-    h = Math.imul(h ^ word(local, i), 0xcc9e2d51);
-    h = Math.imul((h << 13) | (h >>> 19), 0xc2b2ae35);
-  }
-  return (h ^ (h >>> 16)) & 0x3fffffff;
-}
-
-const EMPTY = new Uint8Array(0);
-/** Peer addresses shared between connections (see Stack.peer). */
-const PEER_CACHE_MAX = 65536;
+export type { StackCounters } from './core.js';
+export { tupleHash } from './tcp.js';
 
 /** 32-bit words from a seed (splitmix32), for deterministic secrets. */
 function splitmix32(seed: number): () => number {
@@ -173,202 +55,150 @@ function randomWords(seed: number | undefined): () => number {
 export class Stack {
   readonly clock: Clock;
   readonly name: string;
-  readonly addresses: readonly string[];
-  readonly counters: StackCounters = {
-    drops: {}, ipIn: 0, ipOut: 0, tcpIn: 0, tcpOut: 0, rstOut: 0, retransmits: 0, challengeAcks: 0,
-    icmpIn: 0, icmpOut: 0, activeOpens: 0, passiveOpens: 0, listenOverflows: 0,
-    synQueueOverflows: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesFailed: 0, connectionLimitDrops: 0, internalErrors: 0,
-  };
+  readonly counters: StackCounters;
+  /** The Ethernet interface (ARP, NDP) when the link carries frames; null on an IP link. */
+  readonly interface: EthernetInterface | null;
 
+  private readonly core: StackCore;
+  private readonly table = new AddressTable();
   private readonly link: LinkEnd;
-  /** The link cannot corrupt packets: no TCP checksums (see LinkEnd.checksumOffload). */
-  private readonly checksumOffload: boolean;
-  /** The note about a peer with checksum offload (see zeroChecksum) was given. */
-  private zeroChecksumNoted = false;
-  private readonly local: LocalAddress[] = [];
-  /** Demultiplexing by 4-tuple: tuple hash → chain of connections (RFC 9293 §3.10.7). */
-  private readonly demux = new Map<number, ConnMeta>();
-  private readonly demuxSeed: number;
-  private connCount = 0;
-  private readonly listeners = new Map<string, Listener>();
-  private readonly wheel = new TimerWheel<Connection>(1);
-  private wakeAt = Infinity;
-  private wakeHandle: TimerHandle | null = null;
-  private readonly emitter = new Emitter<{ trace: [TraceEvent] }>();
-  private readonly isnGen: IsnGenerator;
-  private readonly cookies: SynCookies;
-  private readonly synCookies: boolean;
-  private readonly ports: PortAllocator;
-  private readonly config: Omit<ConnectionConfig, 'linkMss' | 'defaultMss'>;
-  private configV4: ConnectionConfig | undefined;
-  private configV6: ConnectionConfig | undefined;
-  /** Peer addresses shared by their connections (see peer()). */
-  private readonly peers = new Map<number | string, { bytes: Uint8Array; text: string }>();
-  private readonly ttl: number;
-  private readonly challengeAckLimit: number;
-  private readonly maxConnections: number;
-  private challengeWindowStart = -Infinity;
-  private challengeCount = 0;
-  private ipId = 0;
-  /** While a packet is processed: its arrival time, read once (see receive()). */
-  private inputNow = 0;
-  private timeFrozen = false;
+  private readonly ip: IpLayer;
+  private readonly icmp: IcmpLayer;
+  private readonly tcp: TcpLayer;
+  private readonly udp: UdpLayer;
   private receiving = false;
-  /** Parse results of the packet being processed (never kept past it). */
-  private readonly ipScratch: IpPacketInfo = {
-    version: 4, src: new Uint8Array(4), dst: new Uint8Array(4), protocol: 0, ttl: 0, payloadOffset: 0, payloadLength: 0,
-  };
-  private readonly ip6Scratch: IpPacketInfo = {
-    version: 6, src: new Uint8Array(16), dst: new Uint8Array(16), protocol: 0, ttl: 0, payloadOffset: 0, payloadLength: 0,
-  };
-  private readonly tcpScratch = new TcpParseScratch();
-  /** The link delivers bursts (LinkEnd.onBurstEnd): connections flush their output after each. */
-  private batched = false;
-  private inBurst = false;
-  private readonly deferred: Connection[] = [];
-  private readonly host: ConnectionHost;
+  private dns: readonly string[] = [];
+  /** Add the interface's link-local address with the first IPv6 address (or at once, advertising). */
+  private readonly wantLinkLocal: boolean;
 
   constructor(options: StackOptions) {
-    this.link = options.link;
-    this.checksumOffload = options.link.checksumOffload === true;
     this.clock = options.clock ?? new RealClock();
     this.name = options.name ?? 'stack';
-    for (const cidr of options.addresses) {
-      const parsed = parseCidr(cidr);
-      if (parsed === null) throw new TcpError('EINVAL', `bad address ${JSON.stringify(cidr)}: expected e.g. 10.0.0.1/24 or fd00::1/64`);
-      const version = parsed.address.length === 4 ? 4 : 6;
-      this.local.push({ text: formatAddress(parsed.address), bytes: parsed.address, prefix: parsed.prefix, version });
-    }
-    if (this.local.length === 0) throw new TcpError('EINVAL', 'a stack needs at least one address');
-    this.addresses = this.local.map((a) => a.text);
+    this.core = new StackCore(this.clock, this.name);
+    this.counters = this.core.counters;
+    for (const cidr of options.addresses ?? []) this.table.add(cidr);
     const words = randomWords(options.seed);
-    this.isnGen = new IsnGenerator(words(), words());
-    this.ports = new PortAllocator(words(), words());
-    // Drawn after the ISN and port keys, so a seeded stack's ISNs and ports are what they were.
-    this.cookies = new SynCookies(words(), words(), words(), words());
-    // Drawn last, for the same reason.
-    this.demuxSeed = words() | 0;
-    this.synCookies = options.synCookies ?? true;
-    this.config = {
-      mslMs: options.mslMs ?? 30_000,
-      synRetries: options.synRetries ?? 6,
-      dataRetries: options.dataRetries ?? 15,
-      sendBufferSize: options.sendBufferSize ?? 256 * 1024,
-      receiveBufferSize: options.receiveBufferSize ?? 256 * 1024,
-      receiveBufferMax: Math.max(options.receiveBufferMax ?? 6 * 1024 * 1024, options.receiveBufferSize ?? 0),
-      sendBufferMax: Math.max(options.sendBufferMax ?? 4 * 1024 * 1024, options.sendBufferSize ?? 0),
-      windowScaling: options.windowScaling ?? true,
-      timestamps: options.timestamps ?? true,
-      sack: options.sack ?? true,
-      delayedAckMs: options.delayedAckMs ?? 40,
-      congestionControl: options.congestionControl ?? 'cubic',
-    };
-    this.ttl = options.ttl ?? 64;
-    this.challengeAckLimit = options.challengeAckLimit ?? 1000;
-    this.maxConnections = options.maxConnections ?? 262_144;
-    if (!(this.maxConnections >= 1)) throw new RangeError(`maxConnections must be at least 1 (got ${options.maxConnections})`);
-    this.host = this.makeHost();
+    const given = options.link;
+    if (isEthernetLink(given)) {
+      const core = this.core;
+      const table = this.table;
+      this.interface = new EthernetInterface(given, {
+        clock: this.clock,
+        addresses: () => table.list,
+        router: (version) => table.router(version),
+        drop: (reason, data) => core.drop(reason, data),
+        tracing: () => core.traced,
+        trace: (e) => {
+          if (core.traced) core.trace(e);
+        },
+      }, {
+        ...(options.mac !== undefined ? { mac: options.mac } : {}),
+        seed: options.seed ?? words(),
+        ...(options.advertise !== undefined ? { advertise: options.advertise } : {}),
+      });
+      this.link = this.interface;
+      this.wantLinkLocal = options.advertise !== undefined && options.advertise !== false;
+      this.addLinkLocal();
+    } else {
+      if (this.table.list.length === 0) throw new TcpError('EINVAL', 'a stack needs at least one address');
+      this.interface = null;
+      this.link = given;
+      this.wantLinkLocal = false;
+    }
+    if (options.dnsServers !== undefined) this.setDnsServers(options.dnsServers);
+    this.ip = new IpLayer(this.core, this.table, this.link, options.ttl ?? 64, 0);
+    this.tcp = new TcpLayer(this.core, this.table, this.link, this.ip, options, words);
+    // Drawn after TCP's keys, so a seeded stack's ISNs and ports are what they always were.
+    this.udp = new UdpLayer(this.core, this.table, this.ip, this.link.checksumOffload === true, words(), words());
+    const rate = options.icmpErrorRate ?? 1000;
+    if (!(rate >= 0)) throw new RangeError(`icmpErrorRate must be >= 0 (got ${options.icmpErrorRate})`);
+    this.icmp = new IcmpLayer(this.core, this.table, this.ip, rate);
+    this.ip.tcp = this.tcp;
+    this.ip.udp = this.udp;
+    this.ip.icmp = this.icmp;
+    this.icmp.tcp = this.tcp;
+    this.icmp.udp = this.udp;
+    this.udp.icmp = this.icmp;
     this.link.onPacket((p) => this.receive(p));
     if (typeof this.link.onBurstEnd === 'function') {
-      this.batched = true;
-      this.link.onBurstEnd(() => this.burstEnd());
+      this.tcp.batched = true;
+      this.link.onBurstEnd(() => this.tcp.burstEnd());
     }
   }
 
   // ====================================================================== public API
 
   on(event: 'trace', fn: TraceListener): this {
-    this.emitter.on(event, fn);
+    this.core.emitter.on(event, fn);
+    this.core.traced = this.core.emitter.listenerCount('trace') > 0;
     return this;
   }
 
   off(event: 'trace', fn: TraceListener): this {
-    this.emitter.off(event, fn);
+    this.core.emitter.off(event, fn);
+    this.core.traced = this.core.emitter.listenerCount('trace') > 0;
     return this;
+  }
+
+  /** The stack's addresses (without prefix), in the order added. */
+  get addresses(): readonly string[] {
+    return this.table.addresses;
+  }
+
+  /**
+   * Adds an address, "10.0.0.5/24" or "fd00::5/64" (a DHCP lease, SLAAC, a user). Throws EINVAL for
+   * a bad one and EADDRINUSE when the stack has it already. On an Ethernet link the interface
+   * announces it (gratuitous ARP, RFC 5227 §3) or checks it (DAD, RFC 4862 §5.4).
+   */
+  addAddress(cidr: string): void {
+    const a = this.table.add(cidr);
+    if (a.version === 6) this.addLinkLocal();
+    this.interface?.addressesChanged();
+  }
+
+  /**
+   * Removes an address ("10.0.0.5" or "10.0.0.5/24"); false when the stack does not have it.
+   * Connections and sockets bound to it stay, but nothing more arrives for them (as on Linux).
+   */
+  removeAddress(address: string): boolean {
+    const removed = this.table.remove(address);
+    if (removed) this.interface?.addressesChanged();
+    return removed;
+  }
+
+  /** The default router for off-link destinations of one family (null: none, on-link only). */
+  setRouter(address: string | null, version: 4 | 6): void {
+    this.table.setRouter(address, version);
+  }
+
+  router(version: 4 | 6): string | null {
+    const r = this.table.router(version);
+    return r === null ? null : formatAddress(r);
+  }
+
+  /** The DNS servers this host uses (options.dnsServers, a DHCP lease, RA RDNSS), canonical text. */
+  get dnsServers(): readonly string[] {
+    return this.dns;
+  }
+
+  setDnsServers(list: readonly string[]): void {
+    const out: string[] = [];
+    for (const s of list) {
+      const b = parseAddress(String(s));
+      if (b === null) throw new TcpError('EINVAL', `bad DNS server address ${JSON.stringify(s)}`);
+      out.push(formatAddress(b));
+    }
+    this.dns = Object.freeze(out);
   }
 
   /** Active OPEN (RFC 9293 §3.10.1). */
   tcpConnect(options: ConnectOptions): TcpConnection {
-    const remote = parseAddress(String(options.host));
-    if (remote === null) throw new TcpError('EINVAL', `not an IP address: ${JSON.stringify(options.host)} (synack does no name lookup)`);
-    checkPort(options.port, false);
-    const version = remote.length === 4 ? 4 : 6;
-    let src: LocalAddress | undefined;
-    if (options.localAddress !== undefined) {
-      const want = parseAddress(options.localAddress);
-      // Fix (stack-layer tests): a string that is no IP address at all is EINVAL (as for `host`),
-      // not EADDRNOTAVAIL, which says "a real address, but not one of ours".
-      if (want === null) throw new TcpError('EINVAL', `not an IP address: ${JSON.stringify(options.localAddress)}`);
-      src = this.local.find((a) => addressEquals(a.bytes, want));
-      if (src === undefined) throw new TcpError('EADDRNOTAVAIL', `${options.localAddress} is not an address of this stack`);
-      if (src.version !== version) throw new TcpError('EINVAL', `local ${src.text} and remote ${options.host} differ in family`);
-    } else {
-      const family = this.local.filter((a) => a.version === version);
-      src = family.find((a) => inPrefix(remote, a.bytes, a.prefix)) ?? family[0];
-      if (src === undefined) throw new TcpError('ENETUNREACH', `no IPv${version} address on this stack to reach ${options.host}`);
-    }
-    const remoteText = formatAddress(remote);
-    let port = options.localPort ?? 0;
-    if (port !== 0) {
-      checkPort(port, false);
-      if (this.findConn(src.bytes, port, remote, options.port) !== undefined) {
-        throw new TcpError('EADDRINUSE', `${src.text}:${port} → ${remoteText}:${options.port} is in use`);
-      }
-    } else {
-      const chosen = this.ports.choose(src.bytes, remote, options.port, (p) =>
-        this.findConn(src!.bytes, p, remote, options.port) === undefined && !this.listenerOn(src!.text, p));
-      if (chosen === null) throw new TcpError('EADDRNOTAVAIL', 'no ephemeral port free');
-      port = chosen;
-    }
-    if (this.connCount >= this.maxConnections) {
-      throw new TcpError('ENOBUFS', `the stack already holds maxConnections (${this.maxConnections}) connections`);
-    }
-    const c = this.createConnection(src, port, remote, remoteText, options.port, false);
-    this.counters.activeOpens++;
-    this.guard(() => c.openActive(this.isnGen.isn(this.clock.now(), src!.bytes, port, remote, options.port)));
-    return c;
+    return this.tcp.tcpConnect(options);
   }
 
   /** Passive OPEN (RFC 9293 §3.10.1). */
   tcpListen(options: ListenOptions): TcpListener {
-    let port = options.port ?? 0;
-    checkPort(port, true);
-    let addr: LocalAddress | null = null;
-    let family: 4 | 6 | null = null;
-    if (options.host !== undefined && options.host !== '' && options.host !== '::' && options.host !== '0.0.0.0') {
-      const want = parseAddress(options.host);
-      // Fix (stack-layer tests): EINVAL for a string that is no IP address, as in tcpConnect.
-      if (want === null) throw new TcpError('EINVAL', `not an IP address: ${JSON.stringify(options.host)} (synack does no name lookup)`);
-      addr = this.local.find((a) => addressEquals(a.bytes, want)) ?? null;
-      if (addr === null) throw new TcpError('EADDRNOTAVAIL', `${options.host} is not an address of this stack`);
-      family = addr.version;
-    } else if (options.host === '0.0.0.0') {
-      family = 4;
-    }
-    if (port === 0) {
-      const none = new Uint8Array(4);
-      const chosen = this.ports.choose(none, none, this.listeners.size, (p) => !this.portBusy(p));
-      if (chosen === null) throw new TcpError('EADDRNOTAVAIL', 'no ephemeral port free');
-      port = chosen;
-    }
-    const bindText = addr?.text ?? (family === 4 ? '0.0.0.0' : '::');
-    for (const l of this.listeners.values()) {
-      if (l.localPort !== port) continue;
-      const overlap = addr === null || l.localAddress === bindText || l.localAddress === '::' || l.localAddress === '0.0.0.0';
-      if (overlap) throw new TcpError('EADDRINUSE', `port ${port} is already listening on ${l.localAddress}`);
-    }
-    const backlog = Math.max(1, Math.floor(options.backlog ?? 511));
-    const sb = options.synBacklog;
-    if (sb !== undefined && !(typeof sb === 'number' && Number.isFinite(sb) && sb >= 0)) {
-      throw new TcpError('EINVAL', `bad synBacklog ${String(sb)}: expected a number >= 0`);
-    }
-    const synBacklog = sb === undefined ? Math.max(backlog, 128) : Math.floor(sb);
-    if (synBacklog === 0 && !this.synCookies) {
-      throw new TcpError('EINVAL', 'synBacklog 0 without SYN cookies would refuse every connection');
-    }
-    const l = new Listener(bindText, port, family, backlog, (gone) => this.listeners.delete(`${gone.localAddress}|${gone.localPort}`), synBacklog);
-    this.listeners.set(`${bindText}|${port}`, l);
-    return l;
+    return this.tcp.tcpListen(options);
   }
 
   /** WHATWG-streams active open (the same in Node and the browser). */
@@ -383,20 +213,25 @@ export class Stack {
 
   /** Every connection the stack holds (any state but CLOSED), for STATUS-like views. */
   connections(): TcpConnection[] {
-    const out: Connection[] = [];
-    for (const head of this.demux.values()) {
-      for (let e: ConnMeta | null = head; e !== null; e = e.nextInBucket) out.push(e.conn);
-    }
-    return out;
+    return this.tcp.connections();
   }
 
-  /** The connection with this 4-tuple, if any (RFC 9293 §3.10.7: demultiplexing). */
-  private findConn(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number): Connection | undefined {
-    const h = tupleHash(this.demuxSeed, local, localPort, remote, remotePort);
-    for (let m: ConnMeta | null = this.demux.get(h) ?? null; m !== null; m = m.nextInBucket) {
-      if (m.matches(local, localPort, remote, remotePort)) return m.conn;
-    }
-    return undefined;
+  /**
+   * A UDP socket (RFC 768): bound at once (port 0 or omitted: an ephemeral port). Throws EINVAL,
+   * EADDRINUSE or EADDRNOTAVAIL (UdpError, node's codes).
+   */
+  udpBind(options: UdpBindOptions = {}): UdpSocket {
+    return this.udp.bind(options);
+  }
+
+  /** The UDP sockets open now. */
+  udpSockets(): UdpSocket[] {
+    return this.udp.sockets();
+  }
+
+  /** WHATWG-streams UDP socket (the same in Node and the browser). */
+  udpStream(options: UdpStreamOptions = {}): UdpStream {
+    return udpStream(this, options);
   }
 
   // ====================================================================== input
@@ -406,624 +241,33 @@ export class Stack {
    * once per packet (as Linux stamps each skb): everything the packet causes happens "now".
    */
   private receive(packet: Uint8Array): void {
-    if (this.batched) this.inBurst = true;
+    const tcp = this.tcp;
+    if (tcp.batched) tcp.inBurst = true;
     // A link that delivers from inside send() (none of ours does) would nest a receive() in one:
     // the inner one then parses into new objects, not into the scratch the outer one is using.
     const nested = this.receiving;
     this.receiving = true;
-    this.inputNow = this.clock.now();
-    this.timeFrozen = true;
+    const core = this.core;
+    core.inputNow = core.clock.now();
+    core.timeFrozen = true;
     try {
-      this.ipInput(packet, !nested);
+      this.ip.input(packet, !nested);
     } catch (err) {
-      this.internalError(err);
+      core.internalError(err);
     } finally {
-      this.timeFrozen = nested;
+      core.timeFrozen = nested;
       this.receiving = nested;
     }
   }
 
-  /** See deferFlush: a burst the link never ended ends here, one deferred turn later. */
-  private readonly burstBackstop = (): void => {
-    if (this.inBurst && this.deferred.length > 0) this.burstEnd();
-  };
-
-  /** The link's burst is over: the connections it touched send their replies, once each. */
-  private burstEnd(): void {
-    this.inBurst = false;
-    const list = this.deferred;
-    // A flush may run user code that closes, opens or writes: index loop, entries added meanwhile
-    // (there are none outside a burst) are flushed too.
-    for (let i = 0; i < list.length; i++) {
-      const c = list[i]!;
-      this.inputNow = this.clock.now();
-      this.timeFrozen = true;
-      try {
-        c.flushBurst();
-      } catch (err) {
-        this.internalError(err);
-      } finally {
-        this.timeFrozen = false;
-      }
-    }
-    list.length = 0;
+  /** The interface's fe80:: address, once the stack speaks IPv6 (or advertises as a router). */
+  private addLinkLocal(): void {
+    const iface = this.interface;
+    if (iface === null) return;
+    const ll = iface.linkLocal;
+    if (this.table.find(ll) !== undefined) return;
+    const hasV6 = this.table.list.some((a) => a.version === 6 && !isLinkLocal6(a.bytes));
+    if (!hasV6 && !this.wantLinkLocal) return;
+    this.table.add(`${formatAddress(ll)}/64`);
   }
-
-  private ipInput(packet: Uint8Array, scratch: boolean): void {
-    this.counters.ipIn++;
-    // Parsed into reused objects: no allocation per packet.
-    const version = packet.length > 0 ? packet[0]! >>> 4 : 0;
-    const ip = !scratch ? parseIpPacket(packet)
-      : version === 4 ? parseIpv4(packet, this.ipScratch)
-      : version === 6 ? parseIpv6(packet, this.ip6Scratch)
-      : parseIpPacket(packet);
-    if (typeof ip === 'string') return this.drop(ip, packet);
-    if (!this.isLocal(ip.dst)) return this.drop('ip-not-for-us', packet);
-    switch (ip.protocol) {
-      case PROTO_TCP:
-        return this.tcpInput(ip, packet, scratch);
-      case PROTO_ICMP:
-      case PROTO_ICMPV6:
-        if ((ip.protocol === PROTO_ICMP) !== (ip.version === 4)) return this.drop('ip-unknown-protocol', packet);
-        return this.icmpInput(ip, packet);
-      default:
-        return this.drop('ip-unknown-protocol', packet);
-    }
-  }
-
-  private isLocal(addr: Uint8Array): boolean {
-    const local = this.local;
-    for (let i = 0; i < local.length; i++) if (addressEquals(local[i]!.bytes, addr)) return true;
-    return false;
-  }
-
-  /** The host's time: the arrival time of the packet being processed, else the clock's. */
-  private now(): number {
-    return this.timeFrozen ? this.inputNow : this.clock.now();
-  }
-
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.internalError(err);
-    }
-  }
-
-  private internalError(err: unknown): void {
-    this.counters.internalErrors++;
-    if (this.emitter.listenerCount('trace') > 0) {
-      this.emitTrace({ type: 'note', t: this.clock.now(), what: `internal error: ${String(err)}` });
-    }
-  }
-
-  /**
-   * Fix (stack-layer tests): trace listeners are observers. One that throws used to unwind through
-   * the TCB in the middle of an event (e.g. between a state change and the segment it sends) and,
-   * from inside `guard`'s own note, out of `receive()` into the link. Its error is now counted as
-   * an internal error and processing goes on.
-   */
-  private emitTrace(e: TraceEvent): void {
-    try {
-      this.emitter.emit('trace', e);
-    } catch {
-      this.counters.internalErrors++;
-    }
-  }
-
-  /**
-   * A segment whose checksum fails and whose checksum field is 0 almost certainly comes from a peer
-   * whose link end has `checksumOffload` (it leaves the field 0) while ours does not: every such
-   * segment is lost and the connection times out. Say so — a drop reason of its own, and a note
-   * once — instead of letting it pass as corruption.
-   */
-  private zeroChecksum(packet: Uint8Array): void {
-    this.drop('tcp-checksum-zero', packet);
-    if (this.zeroChecksumNoted) return;
-    this.zeroChecksumNoted = true;
-    if (this.emitter.listenerCount('trace') > 0) {
-      this.emitTrace({
-        type: 'note', t: this.clock.now(), rfc: 'RFC 9293 §3.1',
-        what: 'TCP checksum 0 does not verify: the peer\'s link end has checksumOffload and ours does not (both ends must agree; a LinkEnd wrapper must forward checksumOffload)',
-      });
-    }
-  }
-
-  private drop(reason: DropReason, packet: Uint8Array): void {
-    this.counters.drops[reason] = (this.counters.drops[reason] ?? 0) + 1;
-    if (this.emitter.listenerCount('trace') > 0) {
-      this.emitTrace({ type: 'drop', t: this.clock.now(), reason, packet });
-    }
-  }
-
-  private tcpInput(ip: IpPacketInfo, packet: Uint8Array, scratch: boolean): void {
-    const body = packet.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength);
-    const into = scratch ? this.tcpScratch : undefined;
-    const seg = this.checksumOffload
-      ? parseTcp(body, 0, false, into)
-      : parseTcp(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_TCP, ip.payloadLength), true, into);
-    if (typeof seg === 'string') {
-      if (seg === 'tcp-bad-checksum' && body[16] === 0 && body[17] === 0) return this.zeroChecksum(packet);
-      return this.drop(seg, packet);
-    }
-    // RFC 1122 §4.2.3.10: segments from broadcast/multicast sources, and port 0, are not for TCP.
-    if (seg.srcPort === 0 || seg.dstPort === 0 || isMulticastOrBroadcast(ip.src)) return this.drop('tcp-bad-address', packet);
-    this.counters.tcpIn++;
-    if (this.emitter.listenerCount('trace') > 0) {
-      this.emitTrace({ type: 'segment', t: this.clock.now(), dir: 'in', segment: segmentInfo(formatAddress(ip.src), formatAddress(ip.dst), seg), packet });
-    }
-    let c = this.findConn(ip.dst, seg.dstPort, ip.src, seg.srcPort);
-    if (c !== undefined) {
-      if (c.state !== 'TIME-WAIT') {
-        c.segmentArrives(seg);
-        return;
-      }
-    }
-    // Off the established fast path: the addresses as text, for listeners and new connections.
-    const localText = formatAddress(ip.dst);
-    const remoteText = formatAddress(ip.src);
-    if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && seqGt(seg.seq, c.rcvNxt) &&
-      this.findListener(localText, ip.version, seg.dstPort) !== undefined) {
-      // RFC 9293 §3.10.7.4 (and RFC 6191): a new SYN with a higher sequence number may reopen a
-      // connection in TIME-WAIT; the old incarnation goes, the listener takes the SYN.
-      this.host.note(c, 'new SYN in TIME-WAIT: old connection closed, listener takes the SYN', 'RFC 9293 §3.10.7.4');
-      c.abort();
-      c = undefined;
-    }
-    if (c !== undefined) {
-      c.segmentArrives(seg);
-      return;
-    }
-    const l = this.findListener(localText, ip.version, seg.dstPort);
-    if (l !== undefined) return this.listenInput(l, ip, seg, localText, remoteText, packet);
-    this.closedInput(ip.dst, ip.src, seg, packet);
-  }
-
-  private findListener(localText: string, version: 4 | 6, port: number): Listener | undefined {
-    return this.listeners.get(`${localText}|${port}`) ??
-      (version === 4 ? this.listeners.get(`0.0.0.0|${port}`) : undefined) ??
-      this.listeners.get(`::|${port}`);
-  }
-
-  /** RFC 9293 §3.10.7.2: a segment for a port in LISTEN. */
-  private listenInput(l: Listener, ip: IpPacketInfo, seg: TcpSegment, localText: string, remoteText: string, packet: Uint8Array): void {
-    if (seg.flags & RST) return; // First: an incoming RST is ignored.
-    if (seg.flags & ACK) {
-      // RFC 4987 §3.6: while this listener answers SYNs with cookies (and for as long as one may
-      // still be valid), an ACK without SYN may be the end of such a handshake. Like Linux
-      // (tcp_synq_no_recent_overflow), other ACKs take the RFC 9293 rule below.
-      if (this.synCookies && !(seg.flags & SYN) && this.clock.now() - l.lastCookieAt <= COOKIE_VALID_MS) {
-        return this.cookieAckInput(l, ip, seg, remoteText, packet);
-      }
-      // Second: any acknowledgment is bad in LISTEN: <SEQ=SEG.ACK><CTL=RST>.
-      this.sendRst(ip.dst, ip.src, seg.dstPort, seg.srcPort, seg.ack, 0, RST);
-      return;
-    }
-    if (!(seg.flags & SYN)) return this.drop('tcp-invalid-state', packet); // Fourth: other text or control.
-    // SYN together with FIN is never a real open (a scan or an attack); RFC 9293 is silent, and Linux
-    // (tcp_rcv_state_process) discards it in LISTEN. So do we.
-    if (seg.flags & FIN) return this.drop('tcp-invalid-state', packet);
-    // Linux's order (tcp_conn_request): a full SYN queue calls for a cookie (or a drop without
-    // cookies); a full accept queue drops the SYN either way — the client retries.
-    let wantCookie = false;
-    if (l.synQueueFull) {
-      this.counters.synQueueOverflows++;
-      if (!this.synCookies) {
-        this.counters.listenOverflows++;
-        return this.drop('tcp-listen-overflow', packet);
-      }
-      wantCookie = true;
-    }
-    if (l.acceptFull) {
-      this.counters.listenOverflows++;
-      return this.drop('tcp-listen-overflow', packet);
-    }
-    if (this.atConnectionLimit(packet)) return;
-    if (wantCookie) return this.sendCookieSynAck(l, ip, seg);
-    const src = this.local.find((a) => addressEquals(a.bytes, ip.dst))!;
-    const remote = Uint8Array.from(ip.src);
-    const c = this.createConnection(src, seg.dstPort, remote, remoteText, seg.srcPort, true);
-    c.listener = l;
-    l.halfOpen.add(c);
-    this.counters.passiveOpens++;
-    c.openPassive(seg, this.isnGen.isn(this.clock.now(), src.bytes, seg.dstPort, remote, seg.srcPort));
-    void localText;
-  }
-
-  // ------------------------------------------------------------------ SYN cookies (RFC 4987 §3.6)
-
-  /** The MSS we announce on a link of this family. RFC 9293 §3.7.1: MTU − fixed IP header − fixed TCP header. */
-  private linkMss(version: 4 | 6): number {
-    return Math.max(this.link.mtu - (version === 4 ? 20 : 40) - 20, 64);
-  }
-
-  /**
-   * The timestamp clock offset of a connection made from a cookie: a function of the cookie (our
-   * ISS), so the ACK's handshake rebuilds the clock the SYN,ACK used. The cookie is keyed and
-   * unpredictable, and so is the offset (RFC 7323 §5.4, RFC 9293 §3.4.1).
-   */
-  private static cookieTsOffset(iss: number): number {
-    return Math.imul((iss ^ 0x2f6b1c3d) >>> 0, 0x9e3779b1) >>> 0;
-  }
-
-  /**
-   * The SYN queue is full: answer SYN,ACK with a cookie for ISS and keep nothing (RFC 4987 §3.6).
-   * The SYN,ACK is what a TCB in SYN-RECEIVED would send, except that window scaling and SACK are
-   * offered only when timestamps can carry them back (Linux: tcp_clear_options for a cookie
-   * without timestamps).
-   */
-  private sendCookieSynAck(l: Listener, ip: IpPacketInfo, seg: TcpSegment): void {
-    const now = this.clock.now();
-    const version = ip.version;
-    const o = seg.options;
-    const table = version === 4 ? MSS_TABLE_V4 : MSS_TABLE_V6;
-    // RFC 9293 §3.7.1: no MSS option means 536 (IPv4) / 1220 (IPv6).
-    const index = mssIndex(table, o.mss ?? (version === 4 ? 536 : 1220));
-    const iss = this.cookies.make(now, ip.dst, seg.dstPort, ip.src, seg.srcPort, seg.seq, index);
-    const c = this.config;
-    const options: TcpOptions = { mss: this.linkMss(version) };
-    if (c.timestamps && o.timestamp !== undefined) {
-      const sack = c.sack && o.sackPermitted === true;
-      const wscale = c.windowScaling && o.wscale !== undefined ? o.wscale : null;
-      if (sack) options.sackPermitted = true;
-      const tsval = (Math.floor(now) + Stack.cookieTsOffset(iss)) >>> 0;
-      options.timestamp = { val: encodeCookieTsval(tsval, { wscale, sack }), ecr: o.timestamp.val };
-      if (wscale !== null) options.wscale = windowScaleFor(c.receiveBufferMax);
-    }
-    l.lastCookieAt = now;
-    this.counters.synCookiesSent++;
-    if (this.emitter.listenerCount('trace') > 0) {
-      this.emitTrace({ type: 'note', t: now, what: `SYN queue of ${l.localAddress}:${l.localPort} full: SYN,ACK with a SYN cookie, no state kept`, rfc: 'RFC 4987 §3.6' });
-    }
-    this.sendTcp(ip.dst, ip.src, {
-      srcPort: seg.dstPort, dstPort: seg.srcPort, seq: iss, ack: (seg.seq + 1) >>> 0, flags: SYN | ACK,
-      // The window of a SYN is never scaled (RFC 7323 §2.2): the receive buffer, at most 65535.
-      window: Math.min(c.receiveBufferSize, 65535), urgent: 0, options, payload: EMPTY,
-    });
-  }
-
-  /**
-   * An ACK to a listener that sent cookies recently: if SEG.ACK − 1 is a cookie we made for this
-   * tuple and SEG.SEQ − 1, build the connection the SYN would have made, with the MSS (and, from
-   * TSecr, the window scale and SACK-permitted) it carried, and let this ACK complete it. Anything
-   * else is dropped and counted: answering each forged ACK with a RST would only help a flood.
-   */
-  private cookieAckInput(l: Listener, ip: IpPacketInfo, seg: TcpSegment, remoteText: string, packet: Uint8Array): void {
-    const now = this.clock.now();
-    const iss = (seg.ack - 1) >>> 0;
-    const table = ip.version === 4 ? MSS_TABLE_V4 : MSS_TABLE_V6;
-    const index = this.cookies.check(now, ip.dst, seg.dstPort, ip.src, seg.srcPort, (seg.seq - 1) >>> 0, iss, table.length);
-    if (index < 0) {
-      this.counters.synCookiesFailed++;
-      if (this.emitter.listenerCount('trace') > 0) {
-        this.emitTrace({ type: 'note', t: now, what: `ACK to ${l.localAddress}:${l.localPort} with no valid SYN cookie: reset`, rfc: 'RFC 4987 §3.6' });
-      }
-      // Then the LISTEN rule, as Linux does when cookie_v4_check fails: <SEQ=SEG.ACK><CTL=RST>, so
-      // a client whose connection this listener forgot (a restart) learns it at once, flood or not.
-      this.drop('tcp-bad-syn-cookie', packet);
-      this.sendRst(ip.dst, ip.src, seg.dstPort, seg.srcPort, seg.ack, 0, RST);
-      return;
-    }
-    this.counters.synCookiesValid++;
-    // The accept queue still bounds what a listener holds (Linux: tcp_v4_syn_recv_sock). The client
-    // believes it is connected; its next segment brings the cookie again while it stays valid.
-    if (l.acceptFull) {
-      this.counters.listenOverflows++;
-      return this.drop('tcp-listen-overflow', packet);
-    }
-    const syn: TcpOptions = { mss: table[index]! };
-    const ts = seg.options.timestamp;
-    if (this.config.timestamps && ts !== undefined) {
-      // Timestamps on the ACK mean both SYNs had them (RFC 7323 §3.2), so TSecr is our cookie TSval.
-      const d = decodeCookieTsecr(ts.ecr);
-      if (d.wscale !== null) syn.wscale = d.wscale;
-      if (d.sack) syn.sackPermitted = true;
-      syn.timestamp = ts;
-    }
-    if (this.atConnectionLimit(packet)) return;
-    const src = this.local.find((a) => addressEquals(a.bytes, ip.dst))!;
-    const c = this.createConnection(src, seg.dstPort, Uint8Array.from(ip.src), remoteText, seg.srcPort, true);
-    c.listener = l;
-    this.counters.passiveOpens++;
-    c.openFromCookie(seg, iss, syn, Stack.cookieTsOffset(iss));
-  }
-
-  /** RFC 9293 §3.10.7.1: the connection does not exist — answer anything but a RST with a RST. */
-  private closedInput(local: Uint8Array, remote: Uint8Array, seg: TcpSegment, packet: Uint8Array): void {
-    this.drop('tcp-no-socket', packet);
-    if (seg.flags & RST) return;
-    if (seg.flags & ACK) {
-      // <SEQ=SEG.ACK><CTL=RST>
-      this.sendRst(local, remote, seg.dstPort, seg.srcPort, seg.ack, 0, RST);
-    } else {
-      // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
-      const segLen = seg.payload.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
-      this.sendRst(local, remote, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, segLen), RST | ACK);
-    }
-  }
-
-  private icmpInput(ip: IpPacketInfo, packet: Uint8Array): void {
-    this.counters.icmpIn++;
-    const body = packet.subarray(ip.payloadOffset, ip.payloadOffset + ip.payloadLength);
-    const msg = ip.version === 4
-      ? parseIcmpv4(body)
-      : parseIcmpv6(body, pseudoHeaderSum(ip.src, ip.dst, PROTO_ICMPV6, ip.payloadLength));
-    if (typeof msg === 'string') return this.drop(msg, packet);
-    if (msg.kind === 'echo-request') {
-      // RFC 1122 §3.2.2.6 / RFC 4443 §4.2: answer with the same identifier, sequence and data.
-      const local = Uint8Array.from(ip.dst);
-      const remote = Uint8Array.from(ip.src);
-      const icmpLen = 8 + msg.data.length;
-      const hl = ip.version === 4 ? 20 : 40;
-      const out = new Uint8Array(hl + icmpLen);
-      this.writeIpHeader(out, local, remote, ip.version === 4 ? PROTO_ICMP : PROTO_ICMPV6, icmpLen);
-      const pseudo = ip.version === 4 ? 0 : pseudoHeaderSum(local, remote, PROTO_ICMPV6, icmpLen);
-      writeIcmpEcho(out, hl, ip.version, true, msg.id, msg.sequence, msg.data, pseudo);
-      this.counters.icmpOut++;
-      this.counters.ipOut++;
-      this.link.send(out);
-      return;
-    }
-    if (msg.kind === 'error' && msg.original !== null && msg.original.protocol === PROTO_TCP &&
-      msg.original.srcPort !== undefined && msg.original.dstPort !== undefined) {
-      const c = this.findConn(msg.original.src, msg.original.srcPort, msg.original.dst, msg.original.dstPort);
-      if (c !== undefined) {
-        // RFC 5927 §4.1: the quoted segment must be one that can still be in flight (SND.UNA =<
-        // SEG.SEQ < SND.NXT); anything else is forged or stale, and ignored.
-        const seq = msg.original.seq;
-        if (seq === undefined || !(seqLeq(c.sndUna, seq) && seqLt(seq, c.sndNxt))) {
-          return this.drop('icmp-bad-sequence', packet);
-        }
-        // RFC 1122 §4.2.3.9: ICMP errors are soft errors for TCP (no abort); recorded for the user.
-        this.host.note(c, `ICMP ${msg.category} (type ${msg.type} code ${msg.code}) — soft error`, 'RFC 1122 §4.2.3.9');
-        return;
-      }
-    }
-    this.drop('icmp-unhandled', packet);
-  }
-
-  // ====================================================================== output
-
-  private writeIpHeader(out: Uint8Array, local: Uint8Array, remote: Uint8Array, protocol: number, payloadLength: number): number {
-    if (local.length === 4) {
-      this.ipId = (this.ipId + 1) & 0xffff;
-      return writeIpv4Header(out, 0, local, remote, protocol, payloadLength, this.ttl, this.ipId);
-    }
-    return writeIpv6Header(out, 0, local, remote, protocol, payloadLength, this.ttl);
-  }
-
-  private sendTcp(local: Uint8Array, remote: Uint8Array, seg: TcpSegment): void {
-    const tcpLen = 20 + tcpOptionsLength(seg.options) + seg.payload.length;
-    const hl = local.length === 4 ? 20 : 40;
-    const packet = allocPacket(hl + tcpLen);
-    this.writeIpHeader(packet, local, remote, PROTO_TCP, tcpLen);
-    if (this.checksumOffload) writeTcp(packet, hl, seg, 0, false);
-    else writeTcp(packet, hl, seg, pseudoHeaderSum(local, remote, PROTO_TCP, tcpLen));
-    this.counters.ipOut++;
-    this.counters.tcpOut++;
-    if (seg.flags & RST) this.counters.rstOut++;
-    if (this.emitter.listenerCount('trace') > 0) {
-      this.emitTrace({
-        type: 'segment', t: this.clock.now(), dir: 'out',
-        segment: segmentInfo(formatAddress(local), formatAddress(remote), seg), packet,
-      });
-    }
-    this.link.send(packet);
-  }
-
-  private sendRst(local: Uint8Array, remote: Uint8Array, localPort: number, remotePort: number, seq: number, ack: number, flags: number): void {
-    this.sendTcp(Uint8Array.from(local), Uint8Array.from(remote), {
-      srcPort: localPort, dstPort: remotePort, seq, ack, flags, window: 0, urgent: 0, options: {}, payload: EMPTY,
-    });
-  }
-
-  // ====================================================================== connections and timers
-
-  /** A passive open that would exceed `maxConnections`: dropped and counted (true), else false. */
-  private atConnectionLimit(packet: Uint8Array): boolean {
-    if (this.connCount < this.maxConnections) return false;
-    this.counters.connectionLimitDrops++;
-    this.drop('tcp-connection-limit', packet);
-    return true;
-  }
-
-  /**
-   * One shared copy of each peer address (bytes and text) for the connections that use it: a
-   * server's thousands of connections from a few clients keep one each, not one per connection.
-   * Bounded: past PEER_CACHE_MAX peers the table starts over (connections keep what they hold).
-   */
-  private peer(remote: Uint8Array, remoteText: string): { bytes: Uint8Array; text: string } {
-    const key: number | string = remote.length === 4 ? word(remote, 0) : remoteText;
-    let p = this.peers.get(key);
-    if (p === undefined) {
-      if (this.peers.size >= PEER_CACHE_MAX) this.peers.clear();
-      p = { bytes: Uint8Array.from(remote), text: remoteText };
-      this.peers.set(key, p);
-    }
-    return p;
-  }
-
-  private createConnection(src: LocalAddress, localPort: number, remoteIn: Uint8Array, remoteTextIn: string, remotePort: number, passive: boolean): Connection {
-    const shared = this.peer(remoteIn, remoteTextIn);
-    const remote = shared.bytes;
-    const remoteText = shared.text;
-    // One frozen config per family, shared by its connections (they only read it).
-    const config = src.version === 4
-      ? this.configV4 ??= this.familyConfig(4)
-      : this.configV6 ??= this.familyConfig(6);
-    const c = new Connection(this.host, config, src.text, localPort, remoteText, remotePort, passive);
-    const h = tupleHash(this.demuxSeed, src.bytes, localPort, remote, remotePort);
-    const m = new ConnMeta(c, h, src.bytes, localPort, remote, remotePort);
-    c.hostRef = m;
-    // Appended to its bucket's chain, so connections() lists connections in creation order when
-    // no two tuples share a bucket.
-    const head = this.demux.get(h);
-    if (head === undefined) this.demux.set(h, m);
-    else {
-      let tail = head;
-      while (tail.nextInBucket !== null) tail = tail.nextInBucket;
-      tail.nextInBucket = m;
-    }
-    this.connCount++;
-    return c;
-  }
-
-  private unlinkConn(m: ConnMeta): void {
-    const head = this.demux.get(m.hash);
-    if (head === m) {
-      if (m.nextInBucket === null) this.demux.delete(m.hash);
-      else this.demux.set(m.hash, m.nextInBucket);
-    } else {
-      for (let e = head ?? null; e !== null; e = e.nextInBucket) {
-        if (e.nextInBucket === m) {
-          e.nextInBucket = m.nextInBucket;
-          break;
-        }
-      }
-    }
-    m.nextInBucket = null;
-    this.connCount--;
-  }
-
-  private familyConfig(version: 4 | 6): ConnectionConfig {
-    return Object.freeze({
-      ...this.config,
-      linkMss: this.linkMss(version),
-      // RFC 9293 §3.7.1 / RFC 8200 §5: 536 for IPv4, 1220 for IPv6 when the peer sends no MSS.
-      defaultMss: version === 4 ? 536 : 1220,
-    });
-  }
-
-  private listenerOn(addr: string, port: number): boolean {
-    for (const l of this.listeners.values()) {
-      if (l.localPort === port && (l.localAddress === addr || l.localAddress === '::' || l.localAddress === '0.0.0.0')) return true;
-    }
-    return false;
-  }
-
-  private portBusy(port: number): boolean {
-    for (const l of this.listeners.values()) if (l.localPort === port) return true;
-    for (const c of this.connections()) if (c.localPort === port) return true;
-    return false;
-  }
-
-  /** Keep one clock timer at the wheel's earliest deadline. */
-  private scheduleWake(): void {
-    const next = this.wheel.nextDeadline();
-    if (next >= this.wakeAt) return;
-    if (this.wakeHandle !== null) this.clock.cancel(this.wakeHandle);
-    this.wakeAt = next;
-    this.wakeHandle = next === Infinity ? null : this.clock.schedule(next, () => this.wake());
-  }
-
-  private wake(): void {
-    this.wakeHandle = null;
-    this.wakeAt = Infinity;
-    // Input first: packets already waiting on the link (an ACK, say) may make a timer moot — a
-    // retransmission must not go out for data whose acknowledgment sits unread in the queue.
-    this.guard(() => this.link.receivePending?.());
-    const now = this.clock.now();
-    this.inputNow = now;
-    this.timeFrozen = true;
-    try {
-      this.wheel.expire(now, this.fireTimer);
-    } catch (err) {
-      this.internalError(err);
-    } finally {
-      this.timeFrozen = false;
-    }
-    this.scheduleWake();
-  }
-
-  private readonly fireTimer = (c: Connection): void => {
-    const now = this.inputNow;
-    if (c.deadline <= now) c.onTimer(now);
-    else this.host.timersChanged(c);
-  };
-
-  private makeHost(): ConnectionHost {
-    const trace = (e: TraceEvent): void => {
-      if (this.emitter.listenerCount('trace') > 0) this.emitTrace(e);
-    };
-    return {
-      now: () => this.now(),
-      transmit: (c, seg) => {
-        const m = metaOf(c);
-        if (m !== undefined) this.sendTcp(m.local, m.remote, seg);
-      },
-      timersChanged: (c) => {
-        const m = metaOf(c);
-        if (m === undefined) return;
-        const d = c.deadline;
-        if (d === Infinity) this.wheel.cancel(m.timer);
-        else if (m.timer.deadline !== d) this.wheel.arm(m.timer, d);
-        this.scheduleWake();
-      },
-      stateChanged: (c, from: TcpState, to: TcpState, cause, rfc) => {
-        const m = metaOf(c);
-        if (m === undefined || this.emitter.listenerCount('trace') === 0) return;
-        trace({ type: 'state', t: this.clock.now(), conn: m.endpoints, from, to, cause, rfc });
-      },
-      released: (c) => {
-        const m = metaOf(c);
-        if (m === undefined) return;
-        this.wheel.cancel(m.timer);
-        this.unlinkConn(m);
-        c.hostRef = undefined;
-        if (c.listener instanceof Listener) c.listener.forget(c);
-      },
-      passiveAdmitted: (c) => {
-        if (c.listener instanceof Listener) c.listener.admit(c);
-      },
-      passiveEstablished: (c) => {
-        if (c.listener instanceof Listener) c.listener.established(c);
-      },
-      inBurst: () => this.inBurst,
-      deferFlush: (c) => {
-        // Backstop for a link that delivers without calling onBurstEnd afterwards (LinkEnd's
-        // contract): once per burst, a deferred turn ends the burst if the link has not.
-        if (this.deferred.length === 0) this.clock.defer(this.burstBackstop);
-        this.deferred.push(c);
-      },
-      challengeAckAllowed: () => {
-        // RFC 5961 §7: a stack-wide limit on challenge ACKs per second.
-        const now = this.clock.now();
-        if (now - this.challengeWindowStart >= 1000) {
-          this.challengeWindowStart = now;
-          this.challengeCount = 0;
-        }
-        if (this.challengeCount >= this.challengeAckLimit) return false;
-        this.challengeCount++;
-        this.counters.challengeAcks++;
-        return true;
-      },
-      note: (c, what, rfc) => {
-        if (what.startsWith('retransmit')) this.counters.retransmits++;
-        if (this.emitter.listenerCount('trace') === 0) return;
-        const m = metaOf(c);
-        trace(rfc === undefined
-          ? { type: 'note', t: this.clock.now(), ...(m ? { conn: m.endpoints } : {}), what }
-          : { type: 'note', t: this.clock.now(), ...(m ? { conn: m.endpoints } : {}), what, rfc });
-      },
-    };
-  }
-}
-
-function checkPort(port: unknown, allowZero: boolean): void {
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
-    throw new TcpError('EINVAL', `bad port ${String(port)}: expected an integer ${allowZero ? 0 : 1}..65535`);
-  }
-}
-
-function isMulticastOrBroadcast(a: Uint8Array): boolean {
-  if (a.length === 4) return a[0]! >= 224 || (a[0] === 255 && a[1] === 255 && a[2] === 255 && a[3] === 255);
-  return a[0] === 0xff;
-}
-
-function segmentInfo(srcAddress: string, dstAddress: string, seg: TcpSegment): SegmentInfo {
-  return {
-    srcAddress, srcPort: seg.srcPort, dstAddress, dstPort: seg.dstPort, seq: seg.seq, ack: seg.ack,
-    flags: flagNames(seg.flags), flagBits: seg.flags, window: seg.window, len: seg.payload.length,
-    options: formatOptions(seg.options),
-  };
 }

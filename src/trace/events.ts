@@ -45,6 +45,22 @@ export type TraceEvent =
       cause: string;
       rfc: string;
     }
+  /**
+   * A UDP datagram the stack sent (`out`, before any fragmentation) or took in (`in`, after
+   * reassembly): addresses and ports, `len` the payload bytes, `packet` the whole IP packet (a view,
+   * as for 'segment': keep `packet.slice()`). Diagram code ignores these (ladders are TCP).
+   */
+  | {
+      type: 'datagram';
+      t: number;
+      dir: 'in' | 'out';
+      src: string;
+      dst: string;
+      srcPort: number;
+      dstPort: number;
+      len: number;
+      packet: Uint8Array;
+    }
   /** A packet that the stack dropped, and why. */
   | { type: 'drop'; t: number; reason: DropReason; packet: Uint8Array }
   /** Anything else worth seeing: retransmission, timer, challenge ACK, ICMP. */

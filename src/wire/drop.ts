@@ -3,6 +3,8 @@ import type { DnsDropReason } from './dns.js';
 import type { EthernetDropReason } from './ethernet.js';
 import type { ArpDropReason } from './arp.js';
 import type { NdpDropReason } from './ndp.js';
+import type { UdpDropReason } from './udp.js';
+import type { FragmentDropReason } from '../net/fragments.js';
 
 /** Why an incoming packet was dropped. Each is a counter in `stack.counters.drops`. */
 export type DropReason =
@@ -40,7 +42,9 @@ export type DropReason =
   | 'tcp-connection-limit'
   | DhcpDropReason
   | DnsDropReason
-  | EthernetDropReason | ArpDropReason | NdpDropReason;
+  | EthernetDropReason | ArpDropReason | NdpDropReason
+  | UdpDropReason
+  | FragmentDropReason;
 
 export function isDropReason(x: unknown): x is DropReason {
   return typeof x === 'string';

@@ -33,19 +33,27 @@ const REASONS = {
   'arp-truncated': true, 'arp-unsupported': true, 'arp-bad-op': true, 'arp-invalid': true, 'arp-not-for-us': true, 'arp-unsolicited': true,
   'ndp-truncated': true, 'ndp-bad-checksum': true, 'ndp-bad-code': true, 'ndp-bad-option': true, 'ndp-bad-hop-limit': true,
   'ndp-invalid': true, 'ndp-not-for-us': true, 'ndp-unsolicited': true, 'ndp-unhandled': true,
+  'udp-truncated': true, 'udp-bad-length': true, 'udp-bad-checksum': true, 'udp-checksum-zero': true,
+  'udp-bad-address': true, 'udp-no-socket': true, 'udp-queue-full': true,
+  'ip-fragment-bad': true, 'ip-fragment-overlap': true, 'ip-fragment-duplicate': true,
+  'ip-reassembly-timeout': true, 'ip-reassembly-evicted': true,
 } as const satisfies Record<DropReason, true>;
 
 export const DROP_REASONS: ReadonlySet<string> = new Set(Object.keys(REASONS));
 
 /**
- * Reasons the stack counts before a packet reaches TCP or ICMP input (before `tcpIn++`/`icmpIn++`):
- * with these, every packet in is exactly one of: such a drop, a TCP input, an ICMP input.
+ * Reasons the stack counts before a packet reaches TCP, UDP or ICMP input (before `tcpIn++`,
+ * `udpIn++`, `icmpIn++`) or reassembly (`fragmentsIn++`): with these, every packet in is exactly one
+ * of: such a drop, a TCP, UDP or ICMP input, a fragment taken in.
  */
 export const PRE_TRANSPORT_REASONS: ReadonlySet<string> = new Set<DropReason>([
   'ip-truncated', 'ip-bad-version', 'ipv4-bad-ihl', 'ipv4-bad-checksum', 'ipv4-bad-length',
   'ipv4-fragment', 'ipv6-bad-length', 'ipv6-bad-extension', 'ipv6-fragment', 'ipv6-no-next-header',
   'ip-not-for-us', 'ip-unknown-protocol', 'tcp-truncated', 'tcp-bad-offset', 'tcp-bad-checksum',
   'tcp-checksum-zero', 'tcp-bad-options', 'tcp-bad-address',
+  'udp-truncated', 'udp-bad-length', 'udp-bad-checksum', 'udp-checksum-zero', 'udp-bad-address',
+  // Fragments refused on arrival (a fragment taken in counts in `fragmentsIn` instead).
+  'ip-fragment-bad', 'ip-fragment-overlap', 'ip-fragment-duplicate', 'ip-reassembly-evicted',
 ]);
 
 // ================================================================================ fast-check

@@ -201,7 +201,11 @@ class World {
         }
       } else {
         const m = ip.version === 4 ? parseIcmpv4(body) : parseIcmpv6(body, pseudoHeaderSum(ip.src, ip.dst, 58, body.length));
-        if (typeof m === 'string' || m.kind !== 'echo-reply') this.badOutputs.push(`ICMP: ${typeof m === 'string' ? m : m.kind}`);
+        // Echo replies, and the errors a host sends: port unreachable for UDP to a closed port
+        // (RFC 1122 §4.1.3.1), reassembly time exceeded (RFC 792, RFC 8200 §4.5).
+        const ok = typeof m !== 'string' && (m.kind === 'echo-reply' ||
+          (m.kind === 'error' && (m.category === 'port-unreachable' || m.category === 'time-exceeded')));
+        if (!ok) this.badOutputs.push(`ICMP: ${typeof m === 'string' ? m : m.kind}`);
         parsed.push({ src: ip.src, dst: ip.dst, tcp: null });
       }
     }
@@ -646,13 +650,18 @@ function legitimate(w: World, label: string): number {
   return took;
 }
 
-function counterDelta(after: StackCounters, before: StackCounters): { drops: Record<string, number>; ipIn: number; tcpIn: number; icmpIn: number } {
+function counterDelta(after: StackCounters, before: StackCounters): {
+  drops: Record<string, number>; ipIn: number; tcpIn: number; icmpIn: number; udpIn: number; fragmentsIn: number; reassembled: number;
+} {
   const drops: Record<string, number> = {};
   for (const [k, v] of Object.entries(after.drops)) {
     const d = v - (before.drops[k as keyof StackCounters['drops']] ?? 0);
     if (d > 0) drops[k] = d;
   }
-  return { drops, ipIn: after.ipIn - before.ipIn, tcpIn: after.tcpIn - before.tcpIn, icmpIn: after.icmpIn - before.icmpIn };
+  return {
+    drops, ipIn: after.ipIn - before.ipIn, tcpIn: after.tcpIn - before.tcpIn, icmpIn: after.icmpIn - before.icmpIn,
+    udpIn: after.udpIn - before.udpIn, fragmentsIn: after.fragmentsIn - before.fragmentsIn, reassembled: after.reassembled - before.reassembled,
+  };
 }
 
 function snapshot(c: StackCounters): StackCounters {
@@ -689,10 +698,12 @@ test('input flood (issue 8): 100,000 random byte strings and 100,000 random well
     assert.deepEqual(w.stats.tcbProblems, [], `${name}: connections left inconsistent`);
     assert.equal(w.peer.stats.dropped, 0, 'the link dropped nothing (all inputs fit its MTU)');
     assert.ok(w.stats.inputs === PER_BATCH && delivered === PER_BATCH + w.stats.setupPackets, `${name}: ${delivered} delivered`);
-    // Every packet is accounted for: a drop before TCP/ICMP input (by reason), or a TCP or ICMP input.
+    // Every packet is accounted for: a drop before TCP/UDP/ICMP input (by reason), a TCP, UDP or
+    // ICMP input, or a fragment held for reassembly; and each datagram reassembled is one more input.
     assert.equal(delta.ipIn, delivered);
     const early = Object.entries(delta.drops).filter(([k]) => PRE_TRANSPORT_REASONS.has(k)).reduce((n, [, v]) => n + v, 0);
-    assert.equal(early + delta.tcpIn + delta.icmpIn, delta.ipIn, `${name}: packets neither dropped nor taken in`);
+    assert.equal(early + delta.tcpIn + delta.icmpIn + delta.udpIn + delta.fragmentsIn, delta.ipIn + delta.reassembled,
+      `${name}: packets neither dropped nor taken in`);
     // Every state was reached and fuzzed, in both families.
     for (const s of [...HELD.flatMap((x) => [`${x} IPv4`, `${x} IPv6`]), 'LISTEN']) {
       assert.ok((w.stats.hits[s] ?? 0) >= 500, `${name}: only ${w.stats.hits[s] ?? 0} inputs reached a connection in ${s}`);
@@ -702,8 +713,8 @@ test('input flood (issue 8): 100,000 random byte strings and 100,000 random well
 
   // ----------------------------------------------------------------------------- random bytes
   const a = runBatch('random bytes', () => w.randomInput());
-  for (const r of ['ip-truncated', 'ip-bad-version', 'ipv4-bad-checksum', 'ipv4-bad-length', 'ipv4-bad-ihl', 'ipv4-fragment',
-    'ipv6-bad-length', 'ipv6-bad-extension', 'ipv6-fragment', 'ip-not-for-us', 'ip-unknown-protocol', 'tcp-truncated',
+  for (const r of ['ip-truncated', 'ip-bad-version', 'ipv4-bad-checksum', 'ipv4-bad-length', 'ipv4-bad-ihl', 'ip-fragment-bad',
+    'ipv6-bad-length', 'ipv6-bad-extension', 'ip-not-for-us', 'ip-unknown-protocol', 'tcp-truncated',
     'tcp-bad-offset', 'tcp-bad-checksum', 'tcp-bad-options', 'icmp-bad-checksum', 'tcp-no-socket']) {
     assert.ok((a.delta.drops[r] ?? 0) > 0, `random bytes: no '${r}' drop among ${JSON.stringify(a.delta.drops)}`);
   }

@@ -176,16 +176,22 @@ test('well-formed odd options are accepted: unknown kinds skipped, EOL ends the 
   }
 });
 
-test('IPv4 fragments are dropped (MF set or a fragment offset); DF alone is fine', () => {
-  const mf = syn4();
-  mf[6] = 0x20;
-  fixIpv4Checksum(mf);
-  assertDropped(mf, 'ipv4-fragment');
+test('IPv4 fragments go to reassembly (MF set or a fragment offset), nothing answered until complete; DF alone is fine', () => {
+  // A fragment whose data is not a multiple of 8 bytes while more follow is refused (RFC 791 §3.2).
+  const odd = syn4();
+  odd[6] = 0x20;
+  fixIpv4Checksum(odd);
+  assertDropped(odd, 'ip-fragment-bad');
+  // A last fragment (offset 8, no MF) is held, waiting for the first: no drop yet, no reply.
   const offset = syn4();
   offset[6] = 0x00;
-  offset[7] = 0x08;
+  offset[7] = 0x01;
   fixIpv4Checksum(offset);
-  assertDropped(offset, 'ipv4-fragment');
+  const held = harness();
+  held.inject(offset);
+  assert.deepEqual(held.stack.counters.drops, {});
+  assert.equal(held.stack.counters.fragmentsIn, 1);
+  assert.equal(held.sent.length, 0);
   const df = syn4();
   df[6] = 0x40;
   df[7] = 0;
@@ -195,14 +201,16 @@ test('IPv4 fragments are dropped (MF set or a fragment offset); DF alone is fine
   assert.deepEqual(h.stack.counters.drops, { 'tcp-no-socket': 1 });
 });
 
-test('an IPv6 fragment header is dropped; other extension headers are walked', () => {
+test('an IPv6 atomic fragment (offset 0, M = 0) is processed at once (RFC 6946); other extension headers are walked', () => {
   const seg = syn6().subarray(40);
-  // Fragment header (44): next header TCP, offset 0, M=0 — still a fragment header, still dropped.
+  // Fragment header (44): next header TCP, offset 0, M=0.
   const frag = new Uint8Array(8 + seg.length);
   frag.set([PROTO_TCP, 0, 0, 0, 0, 0, 0, 1]);
   frag.set(seg, 8);
-  const p = ipPacket(PEER6, US6, 44, frag);
-  assertDropped(p, 'ipv6-fragment');
+  const a = harness();
+  a.inject(ipPacket(PEER6, US6, 44, frag));
+  assert.deepEqual(a.stack.counters.drops, { 'tcp-no-socket': 1 });
+  assert.equal(a.takeTcp()[0]!.seg.ack, 1001);
 
   // A Destination Options header (60) with PadN in front of the same segment is fine.
   const dest = new Uint8Array(8 + seg.length);
@@ -214,11 +222,13 @@ test('an IPv6 fragment header is dropped; other extension headers are walked', (
   assert.equal(h.takeTcp()[0]!.seg.ack, 1001);
 });
 
-test('unknown protocols are dropped: UDP over IPv4 and IPv6, ICMPv4 inside IPv6', () => {
-  assertDropped(ipPacket(PEER4, US4, PROTO_UDP, new Uint8Array(12)), 'ip-unknown-protocol');
-  assertDropped(ipPacket(PEER6, US6, PROTO_UDP, new Uint8Array(12)), 'ip-unknown-protocol');
+test('unknown protocols are dropped: SCTP over IPv4 and IPv6, ICMPv4 inside IPv6, ICMPv6 inside IPv4', () => {
+  assertDropped(ipPacket(PEER4, US4, 132, new Uint8Array(12)), 'ip-unknown-protocol');
+  assertDropped(ipPacket(PEER6, US6, 132, new Uint8Array(12)), 'ip-unknown-protocol');
   assertDropped(ipPacket(PEER6, US6, PROTO_ICMP, new Uint8Array(12)), 'ip-unknown-protocol');
   assertDropped(ipPacket(PEER4, US4, 58, new Uint8Array(12)), 'ip-unknown-protocol');
+  // UDP is a protocol of the stack now: a bad datagram is UDP's drop.
+  assertDropped(ipPacket(PEER4, US4, PROTO_UDP, new Uint8Array(12)), 'udp-bad-length');
 });
 
 test('packets not addressed to the stack are dropped', () => {
