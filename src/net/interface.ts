@@ -145,10 +145,9 @@ export class EthernetInterface implements LinkEnd {
       }
     }
     this.announced = v4;
-    const before = this.groups.length;
     this.ndp.sync(v6);
     this.refreshGroups();
-    if (this.advertiser !== null && before > 0 && this.groups.length !== before) this.advertiser.start();
+    this.advertiser?.addressesChanged();
   }
 
   /** The DAD state of one of our IPv6 addresses, or null when it is not ours. */

@@ -44,6 +44,9 @@ export class RouterAdvertiser {
   private nextAt = Infinity;
   private lastAt = -Infinity;
   private initialLeft = MAX_INITIAL_RTR_ADVERTISEMENTS;
+  private started = false;
+  /** The prefixes last advertised, as text, to notice a change. */
+  private advertisedKey = '';
 
   constructor(
     private readonly ctx: LinkContext,
@@ -66,8 +69,18 @@ export class RouterAdvertiser {
   /** Start advertising (the interface became an advertising interface), or readvertise soon after a
    *  change in what is advertised (§6.2.4: "may transmit up to MAX_INITIAL_RTR_ADVERTISEMENTS"). */
   start(): void {
+    this.started = true;
+    this.advertisedKey = this.prefixKey();
     this.initialLeft = MAX_INITIAL_RTR_ADVERTISEMENTS;
     this.sendBy(this.ctx.host.clock.now());
+  }
+
+  /** The stack's addresses changed: readvertise soon if the advertised prefixes did (§6.2.4). */
+  addressesChanged(): void {
+    const key = this.prefixKey();
+    if (key === this.advertisedKey) return;
+    this.advertisedKey = key;
+    if (this.started) this.start();
   }
 
   /** A valid Router Solicitation arrived (§6.2.6). */
@@ -80,6 +93,10 @@ export class RouterAdvertiser {
     if (this.timer !== null) this.ctx.host.clock.cancel(this.timer);
     this.timer = null;
     this.nextAt = Infinity;
+  }
+
+  private prefixKey(): string {
+    return this.advertisement().options.flatMap((o) => (o.kind === 'prefix' ? [formatAddress(o.prefix)] : [])).join(' ');
   }
 
   /** The RA as it would be sent now. */
