@@ -28,7 +28,7 @@ import {
   txtStrings, writeDns, DNS_HEADER_LENGTH, type DnsMessage, type DnsQuestion, type DnsRecord,
 } from '../wire/dns.js';
 import type { TcpConnection, TcpListener } from '../tcp/user.js';
-import { DNS_EDNS_PAYLOAD, DnsStreamDecoder, frameDns, udpAnswerLimit } from './dns-transport.js';
+import { DNS_EDNS_PAYLOAD, DnsStreamDecoder, frameDns, udpAnswerLimit, type DnsUdpSocket } from './dns-transport.js';
 
 /** Where queries we do not answer ourselves go. */
 export interface DnsUpstream {
@@ -519,17 +519,6 @@ function loopback(key: string, name: string, ttl: number): DnsRecord[] | undefin
 }
 
 // =============================================================================== attach to a stack
-
-/** The UDP socket `stack.udpBind` returns, as far as the server and the stub use it. */
-export interface DnsUdpSocket {
-  readonly localAddress: string;
-  readonly localPort: number;
-  send(data: Uint8Array, address?: string, port?: number): void;
-  onMessage: ((data: Uint8Array, remote: { address: string; port: number; family: 4 | 6 },
-    local: { address: string; port: number }) => void) | null;
-  onError: ((err: Error & { code: string }) => void) | null;
-  close(): void;
-}
 
 /** What `serveDns` needs from a stack. */
 export interface DnsServerStack {

@@ -5,6 +5,22 @@
  */
 import type { DnsMessage } from '../wire/dns.js';
 
+/**
+ * The UDP socket `stack.udpBind` returns (src/udp/socket.ts), as far as the DNS server and stub use
+ * it: declared here so that these services depend on the shape only. `onError`'s argument is a
+ * UdpError with node's `code`; typed `never` so the socket's own narrower handler type fits.
+ */
+export interface DnsUdpSocket {
+  readonly localAddress: string;
+  readonly localPort: number;
+  connect(address: string, port: number): void;
+  send(data: Uint8Array, address?: string, port?: number): void;
+  onMessage: ((data: Uint8Array, remote: { address: string; port: number; family: 4 | 6 },
+    local: { address: string; port: number }) => void) | null;
+  onError: ((err: never) => void) | null;
+  close(): void;
+}
+
 /** A message with its TCP length prefix. */
 export function frameDns(message: Uint8Array): Uint8Array {
   if (message.length > 0xffff) throw new RangeError('synack dns: a DNS message over 65535 bytes');
