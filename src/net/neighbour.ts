@@ -153,6 +153,7 @@ export class NeighbourCache {
   /** Sets the MAC of an existing entry; flushes its queue if it was incomplete. */
   update(n: Neighbour, mac: Uint8Array, macOffset: number, confirmed: boolean): void {
     const wasIncomplete = n.mac === null;
+    const resolving = n.tries > 0;
     if (n.mac === null) n.mac = new Uint8Array(6);
     let changed = false;
     for (let i = 0; i < 6; i++) {
@@ -173,7 +174,8 @@ export class NeighbourCache {
       n.tries = 0;
       n.probing = false;
     }
-    if (wasIncomplete) {
+    // An entry made just now from a message (not by our own solicitation) resolved nothing.
+    if (wasIncomplete && resolving) {
       const queued = n.queue;
       n.queue = [];
       this.o.resolved(n, queued);

@@ -48,6 +48,7 @@ test('ARP resolution: one broadcast request, packets queued meanwhile go out in 
   assert.deepEqual(a.ifc.neighbours(), [{ address: '10.0.0.2', mac: B_MAC, state: 'reachable' }]);
   assert.deepEqual(b.ifc.neighbours(), [{ address: '10.0.0.1', mac: A_MAC, state: 'stale' }]);
   assert.equal(a.ifc.counters.resolved, 1);
+  assert.equal(b.ifc.counters.resolved, 0, 'learning from a request resolves nothing');
   // Now resolved: the next packet goes at once, no new request.
   hub.log.length = 0;
   a.ifc.send(ipv4('10.0.0.1', '10.0.0.2', 4));
