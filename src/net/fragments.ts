@@ -259,11 +259,12 @@ export class Reassembler {
       at = piece.end;
     }
     if (at !== d.total) return null;
-    this.discard(d);
-    core.counters.reassembled++;
-    return version === 4
+    const whole = version === 4
       ? rebuildV4(d.first, d.headerLength, pieces, d.total)
       : rebuildV6(d.first, d.headerLength, d.nextHeaderAt, d.nextHeader, pieces, d.total);
+    this.discard(d);
+    core.counters.reassembled++;
+    return whole;
   }
 
   /**
