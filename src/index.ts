@@ -9,6 +9,9 @@ export { impair, ImpairedLinkEnd, ImpairedWire, type ImpairOptions, type WireImp
 export { EthernetSwitch, EthernetPort, type EthernetSwitchOptions, type EthernetSwitchStats, type EthernetPortStats, type SwitchDropReason, type MacTableEntry } from './link/switch.js';
 export { VirtualClock, RealClock, type Clock, type TimerHandle } from './link/clock.js';
 export type { LinkEnd } from './link/link.js';
+export { isEthernetLink, type EthernetLinkEnd } from './link/link.js';
+export { EthernetInterface, type EthernetInterfaceOptions, type InterfaceHost, type InterfaceAddress, type InterfaceCounters, type AdvertiseOptions, type OwnAddressState } from './net/interface.js';
+export { parseMac, formatMac } from './wire/ethernet.js';
 export { TcpError, type TcpErrorCode, type TcpConnection, type TcpListener, type TcpInfo, type ConnectionEvents } from './tcp/user.js';
 export { TCP_STATES, type TcpState } from './tcp/state.js';
 export type { TraceEvent, TraceListener, SegmentInfo, Endpoints } from './trace/events.js';
