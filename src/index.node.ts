@@ -5,6 +5,7 @@
  */
 import { Stack as CoreStack } from './index.js';
 import { Net } from './socket/net.js';
+import { dnsLookup, type LookupAddress, type LookupOptions } from './services/dns-stub.js';
 
 export * from './index.js';
 export { Net, Socket, Server } from './socket/net.js';
@@ -24,6 +25,12 @@ export class Stack extends CoreStack {
   #net: Net | undefined;
   get net(): Net {
     return (this.#net ??= new Net(this));
+  }
+  /** Name to address through the stack's DNS servers (src/services/dns-stub.ts); used by `net.connect`. */
+  lookup(name: string, options: LookupOptions & { all: true }): Promise<LookupAddress[]>;
+  lookup(name: string, options?: LookupOptions & { all?: false }): Promise<LookupAddress>;
+  lookup(name: string, options: LookupOptions = {}): Promise<LookupAddress | LookupAddress[]> {
+    return dnsLookup(this, name, options);
   }
 }
 // Linux TUN devices (Node only: opens /dev/net/tun through koffi; never imported by the core).

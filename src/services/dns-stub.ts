@@ -154,7 +154,7 @@ export class DnsStub {
    */
   async query(name: string, type: number, syscall = 'query'): Promise<DnsMessage> {
     const servers = this.#options.servers ?? this.#stack.dnsServers;
-    if (servers.length === 0) throw new DnsStubError('ECONNREFUSED', syscall, name, 'no DNS servers');
+    if (servers.length === 0) throw new DnsStubError('ENOTFOUND', syscall, name, 'no DNS servers');
     const attempts = Math.max(1, this.#options.attempts ?? 2);
     const payload = this.#options.ednsPayload ?? 1232;
     let refusedByAll = true;

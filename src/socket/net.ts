@@ -24,8 +24,21 @@ import type { Stack } from '../stack/stack.js';
 import type { TcpConnection, TcpInfo, TcpListener } from '../tcp/user.js';
 import type { TimerHandle } from '../link/clock.js';
 
-/** What the socket layer needs from a stack. */
-export type NetStack = Pick<Stack, 'tcpConnect' | 'tcpListen' | 'clock'>;
+/**
+ * A stack's name lookup (`stack.lookup`, the DNS stub of src/services/dns-stub.ts): rejects with
+ * node's dns error shape (`code` ENOTFOUND, ETIMEOUT …).
+ */
+export type NetLookup = (hostname: string, options: { family?: 0 | 4 | 6 }) => Promise<{ address: string; family: 4 | 6 }>;
+
+/** What the socket layer needs from a stack; without `lookup`, a host name is ENOTFOUND. */
+export type NetStack = Pick<Stack, 'tcpConnect' | 'tcpListen' | 'clock'> & { lookup?: NetLookup };
+
+/** node's `lookup` option of `socket.connect` (dns.lookup's signature). */
+export type LookupFunction = (
+  hostname: string,
+  options: { family?: number; all?: false },
+  callback: (err: Error | null, address: string, family: number) => void,
+) => void;
 
 /** An error shaped like node's system errors (`connect ECONNREFUSED 10.0.0.2:7`). */
 export interface NetError extends Error {
@@ -34,6 +47,8 @@ export interface NetError extends Error {
   syscall?: string;
   address?: string;
   port?: number;
+  /** Name lookup errors: the name asked. */
+  hostname?: string;
 }
 
 /** libuv's (negative, Linux) errno for each code node reports, as node puts in `err.errno`. */
@@ -116,8 +131,10 @@ export interface TcpSocketConnectOpts {
   host?: string;
   localAddress?: string;
   localPort?: number;
-  /** Accepted for node compatibility: the address family follows `host`. */
+  /** 4 or 6: the family a host name is looked up in (0, the default: either). */
   family?: number;
+  /** Resolve a host name with this instead of the stack's lookup (node's option). */
+  lookup?: LookupFunction;
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
@@ -266,14 +283,55 @@ export class Socket extends Duplex {
     this.#remotePortWanted = port;
 
     if (isIP(host) === 0) {
-      // There is no resolver in a synack stack: a name is as unknown as an unresolvable one is to node.
-      const err = toNetError({ code: 'ENOTFOUND' }, 'getaddrinfo', host);
-      process.nextTick(() => this.destroy(err));
+      this.#lookupAndOpen(host, port, options);
       return this;
     }
+    this.#open(host, port, options);
+    return this;
+  }
+
+  /**
+   * A host name: looked up first (the stack's DNS stub, or `options.lookup`), then connected to,
+   * as node's net does: 'lookup' (err, address, family, host) is emitted either way, and a failed
+   * lookup destroys the socket with it (`getaddrinfo ENOTFOUND name`).
+   */
+  #lookupAndOpen(host: string, port: number, options: TcpSocketConnectOpts): void {
+    const stack = this.#stack!;
+    const family = options.family === 4 || options.family === 6 ? options.family : 0;
+    let result: Promise<{ address: string; family: 4 | 6 }>;
+    if (options.lookup) {
+      const custom = options.lookup;
+      result = new Promise((resolve, reject) => {
+        custom(host, { family }, (err, address, fam) => {
+          if (err) reject(err);
+          else resolve({ address, family: fam === 6 ? 6 : 4 });
+        });
+      });
+    } else if (stack.lookup) result = stack.lookup(host, { family });
+    else result = Promise.reject(Object.assign(new Error('no resolver'), { code: 'ENOTFOUND' }));
+    result.then(({ address, family: fam }) => {
+      if (this.destroyed) return;
+      this.emit('lookup', null, address, fam, host);
+      this.#open(address, port, options);
+    }, (e: unknown) => {
+      if (this.destroyed) return;
+      const code = errorCode(e) ?? 'ENOTFOUND';
+      const err = new Error(`getaddrinfo ${code} ${host}`, { cause: e }) as NetError;
+      err.code = code;
+      const errno = ERRNO[code];
+      if (errno !== undefined) err.errno = errno;
+      err.syscall = 'getaddrinfo';
+      err.hostname = host;
+      this.emit('lookup', err, undefined, undefined, host);
+      this.destroy(err);
+    });
+  }
+
+  #open(host: string, port: number, options: TcpSocketConnectOpts): void {
+    this.#remoteHost = host;
     let conn: TcpConnection;
     try {
-      conn = stack.tcpConnect({
+      conn = this.#stack!.tcpConnect({
         host,
         port,
         ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
@@ -283,12 +341,11 @@ export class Socket extends Duplex {
       // node reports connect failures asynchronously, through 'error'.
       const err = toNetError(e, 'connect', host, port);
       process.nextTick(() => this.destroy(err));
-      return this;
+      return;
     }
     this.#attach(conn);
     // The handshake may already be done (a synchronous stack): events say so one turn later.
     if (conn.state === 'ESTABLISHED') this.#notify(EV_ESTABLISHED);
-    return this;
   }
 
   /** Server side: adopt a connection that finished its handshake (called inside stack processing). */
