@@ -33,6 +33,8 @@ export class Stack extends CoreStack {
     return dnsLookup(this, name, options);
   }
 }
+// The host's resolver as a DNS upstream (node:dgram / node:net to the resolv.conf servers).
+export { NodeDnsUpstream, type NodeDnsUpstreamOptions } from './services/dns-upstream-node.js';
 // Linux TUN devices (Node only: opens /dev/net/tun through koffi; never imported by the core).
 export { TunLink, TunError } from './link/tun.js';
 export type { TunOptions, TunStats, TunErrorCode } from './link/tun.js';

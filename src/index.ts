@@ -28,3 +28,17 @@ export { renderText, type TextOptions } from './diagram/text.js';
 export { renderSvg, type SvgOptions } from './diagram/svg.js';
 export { renderHtml, type HtmlOptions } from './diagram/html.js';
 export { renderMermaid } from './diagram/mermaid.js';
+// DNS: the message codec, a server for a gateway (static names, forwarding with a cache), DNS over
+// HTTPS as an upstream, and the stub resolver behind stack.lookup / net.connect({ host: name }).
+export {
+  parseDns, writeDns, dnsQuery, dnsNameEquals, dnsNameKey, dnsNameIsUnder, reverseName, txtStrings, dnsTypeName,
+  dnsTypeFromName, dnsRcodeName, DnsType, DnsClass, DnsRcode,
+  type DnsMessage, type DnsQuestion, type DnsRecord, type DnsRdata, type DnsEdns, type DnsOption, type DnsDropReason,
+  type WriteDnsOptions,
+} from './wire/dns.js';
+export {
+  DnsServer, serveDns, type DnsUpstream, type DnsServerOptions, type DnsStaticEntry, type DnsStaticRecords,
+  type DnsQueryEvent, type DnsServerCounters, type ServeDnsOptions, type DnsService,
+} from './services/dns-server.js';
+export { DohUpstream, type DohUpstreamOptions } from './services/dns-upstream-doh.js';
+export { DnsStub, DnsStubError, dnsLookup, type LookupOptions, type LookupAddress, type DnsStubOptions } from './services/dns-stub.js';

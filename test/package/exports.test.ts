@@ -126,10 +126,10 @@ test("CONTRACT.md's library example runs as written, in virtual time, and echoes
 // --- The core must run in a browser: its build output imports only itself. ---
 
 /** The browser closure: what index.js (the "browser" condition) may reach. */
-const CORE_DIRS = ['wire', 'tcp', 'stack', 'link', 'trace', 'diagram', 'demo', 'util'];
+const CORE_DIRS = ['wire', 'tcp', 'stack', 'link', 'trace', 'diagram', 'demo', 'util', 'services'];
 const CORE_FILES = ['index.js', 'socket/streams.js'];
-/** Node-only drivers that live beside the core links (DESIGN: link/ holds memory and tun). */
-const NODE_ONLY = ['link/tun.js', 'link/tap.js', 'link/tuntap.js'];
+/** Node-only drivers that live beside the core links (DESIGN: link/ holds memory and tun) and services. */
+const NODE_ONLY = ['link/tun.js', 'link/tap.js', 'link/tuntap.js', 'services/dns-upstream-node.js'];
 
 function jsFilesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
