@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { VirtualClock } from '../../src/link/clock.js';
 import { DnsServer, type DnsQueryEvent, type DnsServerOptions, type DnsUpstream } from '../../src/services/dns-server.js';
 import {
@@ -246,4 +247,39 @@ test('setRecord adds and removes a static name (a DHCP lease) and its PTR', asyn
   assert.equal((await ask(server, dnsQuery(1, '15.2.0.10.in-addr.arpa', DnsType.PTR))).answers.length, 1);
   server.setRecord('guest.lan', null);
   assert.equal((await ask(server, dnsQuery(1, 'guest.lan', 1))).rcode, DnsRcode.NXDOMAIN);
+});
+
+test('property: any bytes in, never a throw; an answer is a response with the query\'s ID that fits the UDP limit', async () => {
+  const many = Array.from({ length: 80 }, (_, i) => `10.3.${i >> 8}.${i & 255}`);
+  const server = new DnsServer({ clock: new VirtualClock(), records: { ...RECORDS, 'many.lan': many }, localDomain: 'lan' });
+  const names = fc.constantFrom('gw.lan', 'many.lan', 'www.lan', 'info.lan', 'x.lan', 'example.com', '', 'localhost', '9.2.0.10.in-addr.arpa');
+  const query = fc.record({
+    id: fc.integer({ min: 0, max: 0xffff }), name: names, type: fc.constantFrom(1, 28, 5, 12, 16, 33, 255, 252, 41, 99),
+    klass: fc.constantFrom(1, 3, 255), rd: fc.boolean(), edns: fc.option(fc.integer({ min: 0, max: 0xffff })),
+    flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 7 })), { maxLength: 3 }), tcp: fc.boolean(),
+  });
+  await fc.assert(fc.asyncProperty(query, async (x) => {
+    const q = dnsQuery(x.id, x.name, x.type, { rd: x.rd, class: x.klass, edns: x.edns === null ? null : { udpPayloadSize: x.edns } });
+    const bytes = writeDns(q);
+    for (const [at, bit] of x.flips) bytes[at % bytes.length]! ^= 1 << bit;
+    const out = await server.handle(bytes, { transport: x.tcp ? 'tcp' : 'udp', source: 'p' });
+    if (out === null) {
+      assert.ok(bytes.length < 12 || (bytes[2]! & 0x80) !== 0, 'only runts and responses go unanswered');
+      return;
+    }
+    const r = msg(parseDns(out));
+    assert.equal(r.qr, true);
+    assert.equal(r.id, (bytes[0]! << 8) | bytes[1]!);
+    const parsed = parseDns(bytes);
+    if (typeof parsed !== 'string') {
+      if (r.rcode !== DnsRcode.FORMERR) assert.deepEqual(r.questions, parsed.questions);
+      assert.equal(r.rd, parsed.rd);
+      assert.equal(r.edns !== null, parsed.edns !== null, 'OPT back exactly when the query had one (RFC 6891 §7)');
+      if (!x.tcp) assert.ok(out.length <= Math.max(512, Math.min(parsed.edns?.udpPayloadSize ?? 512, 1232)), `${out.length} bytes`);
+    }
+  }), { numRuns: 600 });
+  await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (b) => {
+    const out = await server.handle(b, { transport: 'udp', source: 'p' });
+    if (out !== null) assert.equal(msg(parseDns(out)).id, (b[0]! << 8) | b[1]!);
+  }), { numRuns: 1000 });
 });
