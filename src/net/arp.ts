@@ -51,7 +51,7 @@ export class Arp {
         if (ctx.host.tracing()) ctx.note(`ARP: ${formatAddress(n.address)} is at ${formatMac(n.mac!)}`, 'RFC 826');
         for (const p of queued) this.sendTo(n.mac!, ETHERTYPE_IPV4, p);
       },
-      failed: (n, queued) => this.failed(n, queued),
+      failed: (n, queued, why) => this.failed(n, queued, why),
     });
   }
 
@@ -153,11 +153,12 @@ export class Arp {
     ctx.transmit(f);
   }
 
-  private failed(n: Neighbour, queued: Uint8Array[]): void {
+  private failed(n: Neighbour, queued: Uint8Array[], why: 'unanswered' | 'evicted' | 'cleared'): void {
     const ctx = this.ctx;
-    ctx.counters.resolutionFailures++;
+    if (why === 'unanswered') ctx.counters.resolutionFailures++;
     if (ctx.host.tracing()) {
-      ctx.note(`ARP: no answer from ${formatAddress(n.address)}; ${queued.length} packet(s) dropped`, 'RFC 1122 §2.3.2.2');
+      const what = why === 'unanswered' ? 'no answer from' : why === 'evicted' ? 'cache full, gave up on' : 'interface closed, gave up on';
+      ctx.note(`ARP: ${what} ${formatAddress(n.address)}; ${queued.length} packet(s) dropped`, 'RFC 1122 §2.3.2.2');
     }
     for (const p of queued) ctx.host.drop('neighbour-unreachable', p);
   }

@@ -81,10 +81,11 @@ export class Ndp {
         if (ctx.host.tracing()) ctx.note(`NDP: ${formatAddress(n.address)} is at ${formatMac(n.mac!)}`, 'RFC 4861 §7.2.5');
         for (const p of queued) this.sendTo(n.mac!, ETHERTYPE_IPV6, p);
       },
-      failed: (n, queued) => {
-        ctx.counters.resolutionFailures++;
+      failed: (n, queued, why) => {
+        if (why === 'unanswered') ctx.counters.resolutionFailures++;
         if (ctx.host.tracing()) {
-          ctx.note(`NDP: no answer from ${formatAddress(n.address)}; ${queued.length} packet(s) dropped`, 'RFC 4861 §7.3.3');
+          const what = why === 'unanswered' ? 'no answer from' : why === 'evicted' ? 'cache full, gave up on' : 'interface closed, gave up on';
+          ctx.note(`NDP: ${what} ${formatAddress(n.address)}; ${queued.length} packet(s) dropped`, 'RFC 4861 §7.3.3');
         }
         for (const p of queued) ctx.host.drop('neighbour-unreachable', p);
       },

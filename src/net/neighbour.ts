@@ -61,8 +61,9 @@ export interface NeighbourCacheOptions {
   solicit(n: Neighbour, unicast: boolean): void;
   /** `n` was resolved: send these queued packets to `n.mac`. */
   resolved(n: Neighbour, queued: Uint8Array[]): void;
-  /** Resolution of `n` failed or its entry was evicted: drop these packets. */
-  failed(n: Neighbour, queued: Uint8Array[]): void;
+  /** Resolution of `n` failed (`why` 'unanswered'), or its entry went with packets still waiting
+   *  (evicted from a full cache, or the cache cleared): drop these packets. */
+  failed(n: Neighbour, queued: Uint8Array[], why: 'unanswered' | 'evicted' | 'cleared'): void;
 }
 
 const SLOTS = 64;
@@ -187,7 +188,7 @@ export class NeighbourCache {
     n.confirmedAt = -Infinity;
   }
 
-  remove(n: Neighbour): void {
+  remove(n: Neighbour, why: 'unanswered' | 'evicted' | 'cleared' = 'cleared'): void {
     if (this.map.get(n.key) !== n) return;
     this.map.delete(n.key);
     if (n.slot >= 0 && this.slots[n.slot] === n) this.slots[n.slot] = null;
@@ -197,13 +198,13 @@ export class NeighbourCache {
     if (n.queue.length > 0) {
       const queued = n.queue;
       n.queue = [];
-      this.o.failed(n, queued);
+      this.o.failed(n, queued, why);
     }
   }
 
   /** Drops every entry (their queued packets as failed). */
   clear(): void {
-    for (const n of [...this.map.values()]) this.remove(n);
+    for (const n of [...this.map.values()]) this.remove(n, 'cleared');
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ export class NeighbourCache {
       }
       if (++seen >= 64) break;
     }
-    if (victim !== undefined) this.remove(victim);
+    if (victim !== undefined) this.remove(victim, 'evicted');
   }
 
   private solicitNext(n: Neighbour): void {
@@ -237,7 +238,7 @@ export class NeighbourCache {
     this.o.solicit(n, false);
     n.timer = this.clock.schedule(this.clock.now() + this.retransMs, () => {
       n.timer = null;
-      if (n.tries >= this.retries) this.remove(n);
+      if (n.tries >= this.retries) this.remove(n, 'unanswered');
       else this.solicitNext(n);
     });
   }
@@ -252,7 +253,7 @@ export class NeighbourCache {
     n.timer = null;
     if (n.tries >= this.retries) {
       // RFC 4861 §7.3.3: no answer to the unicast probes, the entry goes; the next packet resolves anew.
-      this.remove(n);
+      this.remove(n, 'unanswered');
       return;
     }
     n.tries++;

@@ -25,6 +25,8 @@ const VALID_LIFETIME_S = 2_592_000;
 const PREFERRED_LIFETIME_S = 604_800;
 /** RDNSS addresses per RA at most (an option's 8-bit length allows 127). */
 const MAX_DNS_SERVERS = 16;
+/** Prefixes per RA at most: 16 × 32 bytes, so an RA with the rest fits a 1280-byte IPv6 MTU. */
+const MAX_PREFIXES = 16;
 
 export interface AdvertiseOptions {
   /** Recursive DNS servers to advertise (RFC 8106); IPv4 addresses are left out (that is DHCP's job). */
@@ -111,6 +113,7 @@ export class RouterAdvertiser {
       prefix.set(a.bytes.subarray(0, 8));
       const key = formatAddress(prefix);
       if (seen.has(key)) continue;
+      if (seen.size >= MAX_PREFIXES) break;
       seen.add(key);
       options.push({
         kind: 'prefix', prefixLength: 64, onLink: true, autonomous: true,

@@ -232,3 +232,20 @@ test('next hop: off-link via the default router, none is net-no-route; broadcast
   a.ifc.send(new Uint8Array([0x45, 0, 0]));
   assert.equal(a.host.count('net-bad-packet'), 1);
 });
+
+test('a full cache gives up on the oldest pending neighbour: its packets dropped, not counted as a failed resolution', () => {
+  const clock = new VirtualClock();
+  const hub = new Hub(clock);
+  const a = station(clock, hub, ['10.0.0.1/24'], A_MAC, { neighbourCacheSize: 2 });
+  clock.runUntilIdleSync();
+  a.ifc.send(ipv4('10.0.0.1', '10.0.0.71'));
+  a.ifc.send(ipv4('10.0.0.1', '10.0.0.72'));
+  a.ifc.send(ipv4('10.0.0.1', '10.0.0.73'));
+  assert.deepEqual(a.ifc.neighbours().map((n) => n.address), ['10.0.0.72', '10.0.0.73']);
+  assert.equal(a.host.count('neighbour-unreachable'), 1);
+  assert.equal(a.ifc.counters.resolutionFailures, 0);
+  assert.ok(a.host.notes.some((n) => n.includes('cache full, gave up on 10.0.0.71')));
+  a.ifc.close();
+  assert.equal(a.host.count('neighbour-unreachable'), 3);
+  assert.deepEqual(a.ifc.neighbours(), []);
+});

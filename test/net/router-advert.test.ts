@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { VirtualClock } from '../../src/link/clock.js';
 import { formatAddress, parseAddress } from '../../src/wire/address.js';
 import { formatMac, parseMac } from '../../src/wire/ethernet.js';
-import { findOption, type NdpMessage } from '../../src/wire/ndp.js';
+import { findOption, ndpLength, type NdpMessage } from '../../src/wire/ndp.js';
 import { Hub, ndpFrame, ndpOf, station } from './harness.js';
 
 const R_MAC = '02:00:00:00:00:01';
@@ -151,4 +151,12 @@ test('a new prefix is advertised soon after addressesChanged', () => {
   const n = ras(hub.sent(0)).length;
   clock.advanceSync(3_600_000);
   assert.equal(ras(hub.sent(0)).length, n, 'close() stops the RAs');
+});
+
+test('an RA carries at most 16 prefixes, so it fits the IPv6 minimum MTU', () => {
+  const { r } = routerLan();
+  for (let i = 0x10; i < 0x30; i++) r.host.add(`fd00:0:${i.toString(16)}::1/64`);
+  const ra = r.ifc.routerAdvertisement()!;
+  assert.equal(ra.options.filter((o) => o.kind === 'prefix').length, 16);
+  assert.ok(ndpLength(ra) + 40 <= 1280, `${ndpLength(ra)} bytes`);
 });
