@@ -55,6 +55,12 @@ export class EthernetInterface implements LinkEnd {
   /** The IPv6 link-local address fe80::/64 + modified EUI-64 of the MAC (RFC 4291 App. A, RFC 4862 §5.3). */
   readonly linkLocal: Uint8Array;
   readonly counters: InterfaceCounters = newInterfaceCounters();
+  /**
+   * Sees every frame the interface sends (`out`) and every frame it is handed (`in`, before
+   * filtering), ARP and NDP included: for an Ethernet capture (pcap LINKTYPE_ETHERNET). The frame is
+   * a view into a shared slab: keep `frame.slice()`. Null (the default) costs nothing.
+   */
+  frameObserver: ((dir: 'in' | 'out', frame: Uint8Array) => void) | null = null;
   readonly onBurstEnd?: (fn: () => void) => void;
   readonly receivePending?: () => void;
 
@@ -272,6 +278,7 @@ export class EthernetInterface implements LinkEnd {
 
   private transmit(frame: Uint8Array): void {
     this.counters.framesOut++;
+    if (this.frameObserver !== null) this.frameObserver('out', frame);
     this.link.send(frame);
   }
 
@@ -280,6 +287,7 @@ export class EthernetInterface implements LinkEnd {
   private receive(frame: Uint8Array): void {
     const host = this.host;
     this.counters.framesIn++;
+    if (this.frameObserver !== null) this.frameObserver('in', frame);
     if (frame.length < ETHERNET_HEADER_LENGTH) {
       host.drop('eth-truncated', frame);
       return;

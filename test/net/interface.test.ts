@@ -136,3 +136,25 @@ test('sending to resolved neighbours: one frame per packet, no more ARP or NDP',
   assert.ok(sent.every((f) => formatMac(f.subarray(0, 6)) === '02:00:00:00:00:0b'));
   assert.equal(a.host.count('neighbour-queue-full') + a.host.count('neighbour-unreachable'), 0);
 });
+
+test('frameObserver sees every frame in (before filtering) and out, ARP included', () => {
+  const clock = new VirtualClock();
+  const hub = new Hub(clock);
+  const a = station(clock, hub, ['10.0.0.1/24'], A_MAC, { dad: false });
+  const b = station(clock, hub, ['10.0.0.2/24'], '02:00:00:00:00:0b', { dad: false });
+  const seen: string[] = [];
+  a.ifc.frameObserver = (dir, f) => seen.push(`${dir} ${formatMac(f.subarray(0, 6))} ${((f[12]! << 8) | f[13]!).toString(16)}`);
+  clock.runUntilIdleSync();
+  a.ifc.send(ipv4('10.0.0.1', '10.0.0.2'));
+  hub.inject(0, frame('02:00:00:00:00:0c', X_MAC, 0x0800, ipv4('10.0.0.9', '10.0.0.3')));
+  clock.runUntilIdleSync();
+  assert.deepEqual(seen, [
+    'out ff:ff:ff:ff:ff:ff 806', // gratuitous ARP
+    'in ff:ff:ff:ff:ff:ff 806', // B's
+    'out ff:ff:ff:ff:ff:ff 806', // who-has 10.0.0.2
+    'in 02:00:00:00:00:0c 800', // not for us, still seen
+    'in 02:00:00:00:00:0a 806', // B's reply
+    'out 02:00:00:00:00:0b 800',
+  ]);
+  void b;
+});
