@@ -5,6 +5,7 @@ import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { drawCommand } from './draw.js';
 import { drillCommand } from './drill.js';
+import { gatewayCommand } from './gateway.js';
 import { getCommand } from './get.js';
 import { serveCommand } from './serve.js';
 import { uiCommand } from './ui.js';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { summary: string; run: Command }> = {
   drill: { summary: 'packetdrill-compatible test runner, in virtual time', run: drillCommand },
   serve: { summary: 'serve through the stack on a Linux TUN device', run: serveCommand },
   get: { summary: 'HTTP/1.1 GET through the stack on a TUN device', run: getCommand },
+  gateway: { summary: 'a synack router for a guest behind a TAP device: ARP/NDP, RAs, DHCP, DNS', run: gatewayCommand },
   bench: { summary: 'benchmarks beside the Linux kernel', run: benchCommand },
   ui: { summary: 'the interactive page on 127.0.0.1', run: uiCommand },
 };
@@ -29,7 +31,7 @@ A TCP/IP stack in TypeScript that shows what it does.
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(7)}${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(9)}${c.summary}`)
   .join('\n')}
 
 Run 'synack <command> --help' for a command's options.

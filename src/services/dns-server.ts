@@ -279,9 +279,17 @@ export class DnsServer {
       return null;
     }
     this.counters.queries++;
-    const answer = await this.answer(parsed);
+    let answer = await this.answer(parsed);
+    let out: Uint8Array;
+    try {
+      out = writeDns(answer.message);
+    } catch {
+      // Upstream data we cannot send on (an extended RCODE for a client without EDNS, …).
+      this.#drop('unwritable-answer');
+      answer = { ...answer, message: { ...answer.message, rcode: DnsRcode.SERVFAIL, answers: [], authorities: [], additionals: [] } };
+      out = writeDns(answer.message);
+    }
     const reply = answer.message;
-    let out = writeDns(reply);
     let truncated = false;
     if (context.transport === 'udp') {
       const limit = udpAnswerLimit(parsed, this.#payloadSize);
@@ -376,7 +384,8 @@ export class DnsServer {
   }
 
   async #forward(q: DnsQuestion, cd: boolean): Promise<Outcome> {
-    const key = `${dnsNameKey(q.name)}\u0000${q.type}\u0000${q.class}`;
+    const qkey = dnsNameKey(q.name);
+    const key = `${qkey}\u0000${q.type}\u0000${q.class}`;
     const now = this.#clock.now();
     const hit = this.#cache.get(key);
     if (hit) {
@@ -388,7 +397,7 @@ export class DnsServer {
         const age = Math.floor((now - hit.stored) / 1000);
         const aged = (rs: DnsRecord[]): DnsRecord[] => rs.map((r) => ({ ...r, ttl: Math.max(0, r.ttl - age) }));
         return {
-          rcode: hit.rcode, answers: aged(hit.answers).map((r, i) => (i === 0 && dnsNameKey(r.name) === dnsNameKey(q.name) ? { ...r, name: q.name } : r)),
+          rcode: hit.rcode, answers: aged(hit.answers).map((r) => (dnsNameKey(r.name) === qkey ? { ...r, name: q.name } : r)),
           authorities: aged(hit.authorities), additionals: aged(hit.additionals), aa: false, cached: true, forwarded: false,
         };
       }
@@ -523,6 +532,7 @@ function loopback(key: string, name: string, ttl: number): DnsRecord[] | undefin
 /** What `serveDns` needs from a stack. */
 export interface DnsServerStack {
   readonly clock: Clock;
+  readonly addresses: readonly string[];
   udpBind(opts: { address?: string; port?: number; family?: 4 | 6 }): DnsUdpSocket;
   tcpListen(opts: { port: number; host?: string }): TcpListener;
 }
@@ -556,10 +566,19 @@ export function serveDns(stack: DnsServerStack, options: ServeDnsOptions = {}): 
   let closed = false;
   const bindUdp = (family: 4 | 6 | undefined): void => {
     const s = stack.udpBind({ port, ...(options.address !== undefined ? { address: options.address } : {}), ...(family ? { family } : {}) });
-    s.onMessage = (data, remote) => {
+    s.onMessage = (data, remote, local) => {
       const source = remote.family === 6 ? `[${remote.address}]:${remote.port}` : `${remote.address}:${remote.port}`;
+      // The answer comes from the address the query went to: a stack serving on several addresses
+      // (the gateway's .2 and .3) must not answer from another one, which a resolver ignores as
+      // an unexpected source (RFC 5452 §4.1 has resolvers match the server's address).
+      const from = stack.addresses.includes(local.address) ? local.address : undefined;
       void server.handle(data, { transport: 'udp', source }).then((out) => {
-        if (out && !closed) s.send(out, remote.address, remote.port);
+        if (!out || closed) return;
+        try {
+          s.send(out, remote.address, remote.port, from);
+        } catch {
+          server.counters.dropped['send-failed'] = (server.counters.dropped['send-failed'] ?? 0) + 1;
+        }
       });
     };
     s.onError = () => undefined; // ICMP errors about clients that went away: nothing to do

@@ -14,7 +14,7 @@ export interface DnsUdpSocket {
   readonly localAddress: string;
   readonly localPort: number;
   connect(address: string, port: number): void;
-  send(data: Uint8Array, address?: string, port?: number): void;
+  send(data: Uint8Array, address?: string, port?: number, from?: string): void;
   onMessage: ((data: Uint8Array, remote: { address: string; port: number; family: 4 | 6 },
     local: { address: string; port: number }) => void) | null;
   onError: ((err: never) => void) | null;

@@ -10,6 +10,8 @@
 
 /** LINKTYPE_RAW: raw IPv4 or IPv6, no link-layer header. */
 export const LINKTYPE_RAW = 101;
+/** IEEE 802.3 Ethernet frames (tcpdump.org link types). */
+export const LINKTYPE_ETHERNET = 1;
 /** Written in host order by libpcap; we always write little-endian, readers detect it from this. */
 export const PCAP_MAGIC_USEC = 0xa1b2c3d4;
 /** The same format with nanosecond timestamps (never written here; the capture reader accepts it). */
@@ -18,7 +20,8 @@ export const PCAP_GLOBAL_HEADER_LENGTH = 24;
 export const PCAP_RECORD_HEADER_LENGTH = 16;
 
 export interface PcapWriterOptions {
-  linkType?: 'raw';
+  /** What each record holds: IP packets (LINKTYPE_RAW, the default) or Ethernet frames (LINKTYPE_ETHERNET). */
+  linkType?: 'raw' | 'ethernet';
   /** Longest packet prefix stored per record. Default 262144 (what tcpdump uses). */
   snaplen?: number;
   /** Keep every record for `toBytes()` (default true); false when the caller streams `record()`. */
@@ -27,7 +30,7 @@ export interface PcapWriterOptions {
 
 export class PcapWriter {
   readonly snaplen: number;
-  readonly linkType = LINKTYPE_RAW;
+  readonly linkType: number;
   private readonly collect: boolean;
   private readonly chunks: Uint8Array[] = [];
   private collectedLength = 0;
@@ -37,6 +40,7 @@ export class PcapWriter {
     if (!Number.isInteger(snaplen) || snaplen <= 0) throw new RangeError('PcapWriter: bad snaplen');
     this.snaplen = snaplen;
     this.collect = opts.collect ?? true;
+    this.linkType = opts.linkType === 'ethernet' ? LINKTYPE_ETHERNET : LINKTYPE_RAW;
   }
 
   /** The 24-byte global header. */
