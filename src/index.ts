@@ -42,3 +42,14 @@ export {
 } from './services/dns-server.js';
 export { DohUpstream, type DohUpstreamOptions } from './services/dns-upstream-doh.js';
 export { DnsStub, DnsStubError, dnsLookup, type LookupOptions, type LookupAddress, type DnsStubOptions } from './services/dns-stub.js';
+// DHCPv4: the message codec, the server and client cores (sans I/O), and both attached to a stack.
+export {
+  parseDhcp, writeDhcp, emptyDhcpMessage, dhcpTypeName, maskToPrefix, prefixToMask, DhcpType, DhcpOption,
+  DHCP_FLAG_BROADCAST, type DhcpMessage, type DhcpOptions, type DhcpRawOption, type DhcpDropReason,
+} from './wire/dhcp.js';
+export {
+  DhcpServer, type DhcpServerOptions, type DhcpServerEvent, type DhcpServerCounter, type DhcpReply, type DhcpLeaseInfo,
+  type DhcpStaticLease,
+} from './services/dhcp-server.js';
+export { DhcpClient, type DhcpClientOptions, type DhcpClientAction, type DhcpClientState, type DhcpLease } from './services/dhcp-client.js';
+export { serveDhcp, runDhcpClient, type DhcpHost, type DhcpServerHandle, type DhcpClientHandle, type RunDhcpClientOptions } from './services/dhcp.js';
