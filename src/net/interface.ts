@@ -85,7 +85,6 @@ export class EthernetInterface implements LinkEnd {
     this.rng = new Rng(options.seed ?? defaultSeed++);
     this.mac = this.chooseMac(options.mac);
     this.linkLocal = linkLocalFromMac(this.mac);
-    const self = this;
     this.ctx = {
       mac: this.mac,
       linkLocal: this.linkLocal,
@@ -93,11 +92,11 @@ export class EthernetInterface implements LinkEnd {
       counters: this.counters,
       frame: (dst, dstOffset, etherType, payloadLength) => {
         const f = allocPacket(ETHERNET_HEADER_LENGTH + payloadLength);
-        writeEthernetHeader(f, 0, dst.subarray(dstOffset, dstOffset + 6), self.mac, etherType);
+        writeEthernetHeader(f, 0, dst.subarray(dstOffset, dstOffset + 6), this.mac, etherType);
         return f;
       },
-      transmit: (frame) => self.transmit(frame),
-      random: () => self.rng.next(),
+      transmit: (frame) => this.transmit(frame),
+      random: () => this.rng.next(),
       note: (what, rfc) => {
         host.trace(rfc === undefined ? { type: 'note', t: host.clock.now(), what } : { type: 'note', t: host.clock.now(), what, rfc });
       },
@@ -127,7 +126,11 @@ export class EthernetInterface implements LinkEnd {
     this.receiver = fn;
   }
 
-  /** Hook for a host that wants Router Advertisements (SLAAC, default router); null by default. */
+  /** Hook for a host that wants Router Advertisements (SLAAC, default router, RDNSS); null by default. */
+  get onRouterAdvertisement(): RouterAdvertisementHook | null {
+    return this.ndp.onRouterAdvertisement;
+  }
+
   set onRouterAdvertisement(fn: RouterAdvertisementHook | null) {
     this.ndp.onRouterAdvertisement = fn;
   }
