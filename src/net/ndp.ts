@@ -5,6 +5,7 @@
  * go to the router advertiser (router-advert.ts) when the interface is a router; Router
  * Advertisements received are counted, their source learnt, and handed to a hook.
  */
+import type { TimerHandle } from '../link/clock.js';
 import { formatAddress, inPrefix } from '../wire/address.js';
 import { pseudoHeaderSum } from '../wire/checksum.js';
 import { ETHERTYPE_IPV6, formatMac, ipv6MulticastMac } from '../wire/ethernet.js';
@@ -25,7 +26,7 @@ export type OwnAddressState = 'tentative' | 'preferred' | 'duplicate';
 interface OwnAddress {
   bytes: Uint8Array;
   state: OwnAddressState;
-  timer: ReturnType<LinkContext['host']['clock']['schedule']> | null;
+  timer: TimerHandle | null;
 }
 
 export interface NdpOptions {
@@ -267,7 +268,7 @@ export class Ndp {
     const tlla = linkLayer(m, 'target-link-layer');
     const own = this.find(m.target, 0);
     if (own !== undefined) {
-      if (tlla !== null && tlla[0] === ctx.mac[0] && tlla.every((b, i) => b === ctx.mac[i])) return; // our own, looped
+      if (tlla !== null && tlla.every((b, i) => b === ctx.mac[i])) return; // our own, looped back
       if (own.state === 'tentative') this.duplicate(own, 'an advertisement from another node');
       else {
         ctx.counters.addressConflicts++;
