@@ -620,22 +620,49 @@ export function serveDns(stack: DnsServerStack, options: ServeDnsOptions = {}): 
   };
 }
 
-/** One TCP client (RFC 7766 §6.2): queries may be pipelined, answers go out as they are ready. */
+/** Answers queued or being worked out per TCP connection before we stop reading its queries. */
+const TCP_BACKLOG = 16;
+
+/**
+ * One TCP client (RFC 7766 §6.2): queries may be pipelined and answers go out as they are ready
+ * (§6.2.1.1: in any order, each with its ID). A client that sends queries without reading answers
+ * is not read from beyond TCP_BACKLOG outstanding answers, so TCP's window holds it back instead
+ * of our memory. Idle (no query, nothing outstanding) for `idleMs`: closed (§6.2.3).
+ * Core events come from inside the stack's segment processing, so all work runs one turn later.
+ */
 function serveTcp(clock: Clock, server: DnsServer, c: TcpConnection, idleMs: number, gone: () => void): void {
   const decoder = new DnsStreamDecoder();
   const source = c.remoteAddress.includes(':') ? `[${c.remoteAddress}]:${c.remotePort}` : `${c.remoteAddress}:${c.remotePort}`;
   const out: Uint8Array[] = [];
   let pending = 0;
   let finished = false;
+  let ended = false;
   let idle: TimerHandle | null = null;
   const armIdle = (): void => {
     if (idle) clock.cancel(idle);
     idle = clock.schedule(clock.now() + idleMs, () => {
       idle = null;
-      if (pending === 0) c.close();
+      if (pending === 0 && out.length === 0) c.close();
+      else armIdle();
     });
   };
+  const read = (): void => {
+    while (!ended && pending + out.length < TCP_BACKLOG) {
+      const chunk = c.read();
+      if (!chunk) break;
+      armIdle();
+      for (const msg of decoder.push(chunk)) {
+        pending++;
+        void server.handle(msg, { transport: 'tcp', source }).then((answer) => {
+          pending--;
+          if (answer) out.push(frameDns(answer));
+          flush();
+        });
+      }
+    }
+  };
   const flush = (): void => {
+    if (ended) return;
     while (out.length > 0) {
       const head = out[0]!;
       let n: number;
@@ -651,29 +678,18 @@ function serveTcp(clock: Clock, server: DnsServer, c: TcpConnection, idleMs: num
         return;
       }
     }
-    if (finished && pending === 0) c.close();
+    read();
+    if (finished && pending === 0 && out.length === 0) c.close();
   };
   c.events = {
-    onReadable: () => {
-      armIdle();
-      for (let chunk = c.read(); chunk; chunk = c.read()) {
-        for (const msg of decoder.push(chunk)) {
-          pending++;
-          void server.handle(msg, { transport: 'tcp', source }).then((answer) => {
-            pending--;
-            if (answer) out.push(frameDns(answer));
-            // Defer: the answer may be ready inside the stack's processing of this segment.
-            clock.defer(flush);
-          });
-        }
-      }
-    },
-    onWritable: flush,
+    onReadable: () => clock.defer(read),
+    onWritable: () => clock.defer(flush),
     onEnd: () => {
       finished = true;
       clock.defer(flush);
     },
     onClosed: () => {
+      ended = true;
       if (idle) clock.cancel(idle);
       idle = null;
       gone();

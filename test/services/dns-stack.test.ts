@@ -162,3 +162,39 @@ test('IPv6 transport: the stub asks fd00::2', async () => {
   assert.deepEqual(await run(stub.lookup('gw.lan', { family: 4 })), { address: '10.0.0.2', family: 4 });
   service.close();
 });
+
+test('TCP: a client that pipelines queries and does not read is not read from either (bounded), then gets every answer', async () => {
+  const { a, run, sleep, service } = setup();
+  const conn = a.tcpConnect({ host: '10.0.0.2', port: 53 });
+  let reading = false;
+  const ids: number[] = [];
+  const decoder = new DnsStreamDecoder();
+  let all = (): void => undefined;
+  const done = new Promise<void>((r) => {
+    all = r;
+  });
+  const drain = (): void => {
+    for (let c = conn.read(); c; c = conn.read()) for (const raw of decoder.push(c)) ids.push((parseDns(raw) as DnsMessage).id);
+    if (ids.length === 300) all();
+  };
+  conn.events = { onReadable: () => reading && drain() };
+  await sleep(50);
+  const queries: number[] = [];
+  for (let i = 0; i < 300; i++) queries.push(...frameDns(writeDns(dnsQuery(i, 'big.lan', DnsType.TXT))));
+  let rest = Uint8Array.from(queries);
+  conn.events.onWritable = () => {
+    rest = rest.subarray(conn.write(rest));
+  };
+  rest = rest.subarray(conn.write(rest));
+  await sleep(2000);
+  // 300 answers of 3 KB are 900 KB: far more than the windows and buffers between us hold.
+  const answeredWhileStuck = service.server.counters.queries;
+  assert.ok(answeredWhileStuck < 300, `${answeredWhileStuck} queries read while the client did not read`);
+  reading = true;
+  drain();
+  await run(done);
+  assert.deepEqual([...ids].sort((x, y) => x - y), Array.from({ length: 300 }, (_, i) => i));
+  assert.equal(service.server.counters.queries, 300);
+  conn.close();
+  service.close();
+});
