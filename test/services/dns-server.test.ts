@@ -283,3 +283,14 @@ test('property: any bytes in, never a throw; an answer is a response with the qu
     if (out !== null) assert.equal(msg(parseDns(out)).id, (b[0]! << 8) | b[1]!);
   }), { numRuns: 1000 });
 });
+
+test('an upstream answer that cannot be written for this client (extended RCODE, no EDNS) becomes SERVFAIL', async () => {
+  const badCookie: DnsUpstream = { resolve: (q) => Promise.resolve({ ...q, qr: true, rcode: 23 }) };
+  const server = new DnsServer({ clock: new VirtualClock(), upstream: badCookie, cacheEntries: 0 });
+  const plain = await ask(server, dnsQuery(1, 'x.test', 1));
+  assert.equal(plain.rcode, DnsRcode.SERVFAIL);
+  assert.equal(server.counters.dropped['unwritable-answer'], 1);
+  // With EDNS the extended RCODE can be said, and is passed on.
+  const edns = await ask(server, dnsQuery(2, 'x.test', 1, { edns: {} }));
+  assert.equal(edns.rcode, 23);
+});
