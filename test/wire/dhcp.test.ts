@@ -32,21 +32,25 @@ function pad300(h: string): Uint8Array {
 
 const COOKIE = '63825363';
 
-// A BusyBox 1.36 udhcpc DISCOVER, byte for byte as its send_discover() lays it out (RFC 2131 §2 and
-// networking/udhcp/dhcpc.c): message type, client id (type 1 + MAC), max message size 576, the
-// parameter request list of the options flagged OPTION_REQ (subnet, router, dns, hostname, domain,
-// broadcast, ntp), the vendor class "udhcp 1.36.1", End, zero padding to 300 bytes.
-const UDHCPC_DISCOVER = pad300(
-  fixed({ xid: '5c3a9e01', mac: '525400123456' }) + COOKIE +
-    '350101' +
-    '3d0701525400123456' +
-    '39020240' +
-    '3707010306' + '0c0f1c2a' +
-    '3c0c' + toHex(new TextEncoder().encode('udhcp 1.36.1')) +
-    'ff',
+// Captured: BusyBox 1.35.0 udhcpc's DISCOVER, as synack's UDP port 67 received it over a TAP device
+// (the kernel side's MAC 52:54:00:12:34:56). Message type, max message size 576, the request list
+// of its OPTION_REQ options (subnet, router, dns, hostname, domain, broadcast, ntp), the vendor
+// class "udhcp 1.35.0", client id (type 1 + MAC), End, zero padding to 300 bytes.
+const UDHCPC_DISCOVER = hex(
+  '0101060065dee03b00000000' + '00000000'.repeat(4) + '525400123456' + '00'.repeat(10) + '00'.repeat(64 + 128) +
+    COOKIE + '350101' + '39020240' + '3707010306' + '0c0f1c2a' + '3c0c756468637020312e33352e30' + '3d0701525400123456' + 'ff' +
+    '00'.repeat(20),
 );
 
-// An ISC dhclient 4.4 DISCOVER as Debian configures it: secs counting, the previous lease asked for
+// Captured the same way: ISC dhclient 4.4.3-P1's DISCOVER (Debian's dhclient.conf): host name, the
+// long request list, no client id.
+const DHCLIENT_CAPTURED = hex(
+  '010106000203984900000000' + '00000000'.repeat(4) + '525400123456' + '00'.repeat(10) + '00'.repeat(64 + 128) +
+    COOKIE + '350101' + '0c02766d' + '370d011c02030f06770c2c2f1a792a' + 'ff' + '00'.repeat(37),
+);
+
+// Constructed from the RFC 2131 layout: a dhclient DISCOVER as Debian configures it, later in an
+// exchange: secs counting, the previous lease asked for
 // (50), the host name (12), and its long parameter request list in dhclient.conf order (subnet,
 // broadcast, time offset, routers, domain, DNS, domain search, host name, NetBIOS ×2, MTU,
 // classless routes, NTP). No client id: dhclient sends none unless configured.
@@ -59,11 +63,11 @@ const DHCLIENT_DISCOVER = pad300(
     'ff',
 );
 
-test('a udhcpc DISCOVER parses: fixed fields, typed options, the vendor class kept raw', () => {
+test('a udhcpc DISCOVER (captured) parses: fixed fields, typed options, the vendor class kept raw', () => {
   assert.equal(UDHCPC_DISCOVER.length, 300);
   const m = msg(parseDhcp(UDHCPC_DISCOVER));
   assert.equal(m.op, BOOTREQUEST);
-  assert.deepEqual([m.htype, m.hlen, m.hops, m.xid, m.secs, m.flags], [1, 6, 0, 0x5c3a9e01, 0, 0]);
+  assert.deepEqual([m.htype, m.hlen, m.hops, m.xid, m.secs, m.flags], [1, 6, 0, 0x65dee03b, 0, 0]);
   assert.equal(formatMac(m.chaddr), '52:54:00:12:34:56');
   assert.deepEqual([m.ciaddr, m.yiaddr, m.siaddr, m.giaddr], ['0.0.0.0', '0.0.0.0', '0.0.0.0', '0.0.0.0']);
   assert.equal(m.options.messageType, DhcpType.DISCOVER);
@@ -71,12 +75,21 @@ test('a udhcpc DISCOVER parses: fixed fields, typed options, the vendor class ke
   assert.deepEqual(Array.from(m.options.clientId!), [1, 0x52, 0x54, 0, 0x12, 0x34, 0x56]);
   assert.equal(m.options.maxMessageSize, 576);
   assert.deepEqual(m.options.parameterRequestList, [1, 3, 6, 12, 15, 28, 42]);
-  assert.deepEqual(m.rawOptions.map((o) => [o.code, new TextDecoder().decode(o.data)]), [[60, 'udhcp 1.36.1']]);
+  assert.deepEqual(m.rawOptions.map((o) => [o.code, new TextDecoder().decode(o.data)]), [[60, 'udhcp 1.35.0']]);
   assert.equal(m.sname, '');
   assert.equal(m.file, '');
 });
 
-test('a dhclient DISCOVER parses: requested address, host name, the request list in its order', () => {
+test('a dhclient DISCOVER (captured) parses: host name, the request list in its order, no client id', () => {
+  assert.equal(DHCLIENT_CAPTURED.length, 300);
+  const m = msg(parseDhcp(DHCLIENT_CAPTURED));
+  assert.equal(m.xid, 0x02039849);
+  assert.equal(formatMac(m.chaddr), '52:54:00:12:34:56');
+  assert.deepEqual(m.options, { messageType: DhcpType.DISCOVER, hostname: 'vm', parameterRequestList: [1, 28, 2, 3, 15, 6, 119, 12, 44, 47, 26, 121, 42] });
+  assert.deepEqual(m.rawOptions, []);
+});
+
+test('a dhclient DISCOVER (constructed) parses: requested address, host name, the request list in its order', () => {
   const m = msg(parseDhcp(DHCLIENT_DISCOVER));
   assert.equal(m.xid, 0xa1b2c3d4);
   assert.equal(m.secs, 3);
