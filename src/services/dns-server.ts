@@ -101,6 +101,8 @@ export interface DnsQueryEvent {
   forwarded: boolean;
   /** The UDP answer was cut short (TC). */
   truncated: boolean;
+  /** From query to answer, on the server's clock (ms). */
+  elapsedMs: number;
 }
 
 export interface DnsServerCounters {
@@ -135,6 +137,8 @@ interface Outcome {
   aa: boolean;
   cached: boolean;
   forwarded: boolean;
+  /** A CNAME chain of ours ends at this name, which is not ours: resolve it upstream. */
+  follow?: string;
 }
 
 /** RFC 6303 §4: reverse zones of ranges that never reach the public DNS. */
@@ -257,6 +261,7 @@ export class DnsServer {
    * labels the event.
    */
   async handle(bytes: Uint8Array, context: { transport: 'udp' | 'tcp'; source: string }): Promise<Uint8Array | null> {
+    const started = this.#clock.now();
     const parsed = parseDns(bytes);
     if (typeof parsed === 'string') {
       // RFC 1035 §4.1.1 FORMERR needs an ID to answer to; a response is never answered (no loops).
@@ -271,7 +276,7 @@ export class DnsServer {
       this.#drop(parsed);
       this.counters.queries++;
       const m = this.#formerr(bytes);
-      this.#finish(m, null, context, false, false, false, false);
+      this.#finish(m, null, context, false, false, false, false, started);
       return writeDns(m);
     }
     if (parsed.qr) {
@@ -299,7 +304,7 @@ export class DnsServer {
       }
     }
     if (truncated) this.counters.truncated++;
-    this.#finish(reply, parsed.questions[0] ?? null, context, answer.aa, answer.cached, answer.forwarded, truncated);
+    this.#finish(reply, parsed.questions[0] ?? null, context, answer.aa, answer.cached, answer.forwarded, truncated, started);
     return out;
   }
 
@@ -326,6 +331,12 @@ export class DnsServer {
     }
     if (q.class === DnsClass.IN || q.class === DnsClass.ANY) {
       const local = this.#local(q);
+      if (local?.follow !== undefined && this.#upstream) {
+        const rest = await this.#forward({ name: local.follow, type: q.type, class: q.class }, query.cd);
+        return reply({
+          ...rest, answers: [...local.answers, ...rest.answers], aa: false,
+        });
+      }
       if (local) return reply(local);
     }
     if (!this.#upstream) return reply({ rcode: q.class === DnsClass.IN ? DnsRcode.NXDOMAIN : DnsRcode.REFUSED });
@@ -355,7 +366,14 @@ export class DnsServer {
       if (cname.data.kind !== 'CNAME' || hop >= MAX_CNAME_CHAIN) break;
       name = cname.data.name;
       const next = this.#static.get(dnsNameKey(name)) ?? loopback(dnsNameKey(name), name, this.#ttl);
-      if (!next) break; // a target outside our names: the client follows it (RFC 1034 §5.3.3)
+      if (!next) {
+        // The chain leaves our names. In a zone of ours the target does not exist: NXDOMAIN, the
+        // RCODE being about the last name of the chain (RFC 6604 §2); elsewhere it is the
+        // upstream's to answer (RFC 1034 §4.3.2 step 3a: "restart" with the target).
+        const soa = this.#soaFor(dnsNameKey(name));
+        if (soa) return { rcode: DnsRcode.NXDOMAIN, answers, authorities: [soa], additionals: [], aa: true, cached: false, forwarded: false };
+        return { rcode: DnsRcode.NOERROR, answers, authorities: [], additionals: [], aa: true, cached: false, forwarded: false, follow: name };
+      }
       records = next;
     }
     // NODATA (RFC 2308 §2.2) carries the SOA when we have one for the name.
@@ -493,7 +511,7 @@ export class DnsServer {
   }
 
   #finish(m: DnsMessage, q: DnsQuestion | null, context: { transport: 'udp' | 'tcp'; source: string },
-    aa: boolean, cached: boolean, forwarded: boolean, truncated: boolean): void {
+    aa: boolean, cached: boolean, forwarded: boolean, truncated: boolean, started: number): void {
     const c = this.counters;
     c.answered++;
     if (m.rcode === DnsRcode.NXDOMAIN) c.nxdomain++;
@@ -504,6 +522,7 @@ export class DnsServer {
     this.onQuery?.({
       name: q?.name ?? '', type: q ? dnsTypeName(q.type) : '', rcode: dnsRcodeName(m.rcode), source: context.source,
       transport: context.transport, authoritative: aa, cached, forwarded, truncated,
+      elapsedMs: this.#clock.now() - started,
     });
   }
 }

@@ -221,7 +221,8 @@ test('the cache is bounded in entries, least recently used out first', async () 
 test('SERVFAIL when the upstream fails or does not answer in time; identical queries in flight share one upstream query', async () => {
   const clock = new VirtualClock();
   const up = new FakeUpstream({ 'x.test': () => ({ answers: [a('x.test', '192.0.2.3', 60)] }) });
-  const server = new DnsServer({ clock, upstream: up, upstreamTimeoutMs: 2000 });
+  const events: DnsQueryEvent[] = [];
+  const server = new DnsServer({ clock, upstream: up, upstreamTimeoutMs: 2000, onQuery: (e) => events.push(e) });
   up.fail = true;
   const f = await ask(server, dnsQuery(1, 'x.test', 1));
   assert.deepEqual([f.rcode, f.ra], [DnsRcode.SERVFAIL, true]);
@@ -233,6 +234,7 @@ test('SERVFAIL when the upstream fails or does not answer in time; identical que
   const [r1, r2] = await Promise.all([p1, p2]);
   assert.deepEqual([r1.rcode, r1.id, r2.rcode, r2.id], [DnsRcode.SERVFAIL, 2, DnsRcode.SERVFAIL, 3]);
   assert.equal(up.calls.length, 2, 'one failed query, then one shared by two clients');
+  assert.deepEqual(events.map((e) => [e.rcode, e.elapsedMs]), [['SERVFAIL', 0], ['SERVFAIL', 2000], ['SERVFAIL', 2000]]);
   assert.equal(server.counters.servfail, 3);
   // An upstream answer to a different question is not believed.
   const liar: DnsUpstream = { resolve: (q) => Promise.resolve({ ...q, qr: true, questions: [{ name: 'evil.test', type: 1, class: 1 }] }) };
@@ -293,4 +295,19 @@ test('an upstream answer that cannot be written for this client (extended RCODE,
   // With EDNS the extended RCODE can be said, and is passed on.
   const edns = await ask(server, dnsQuery(2, 'x.test', 1, { edns: {} }));
   assert.equal(edns.rcode, 23);
+});
+
+test('a CNAME of ours to a name elsewhere is followed upstream; to a missing name of ours it is NXDOMAIN (RFC 6604)', async () => {
+  const up = new FakeUpstream({ 'example.com': () => ({ answers: [a('example.com', '192.0.2.1', 100)] }) });
+  const server = new DnsServer({
+    clock: new VirtualClock(), upstream: up, localDomain: 'lan',
+    records: { 'away.lan': { cname: 'example.com' }, 'dangling.lan': { cname: 'ghost.lan' } },
+  });
+  const r = await ask(server, dnsQuery(1, 'away.lan', 1));
+  assert.deepEqual([r.rcode, r.aa], [0, false]);
+  assert.deepEqual(r.answers.map((x) => [x.name, x.type]), [['away.lan', DnsType.CNAME], ['example.com', DnsType.A]]);
+  assert.deepEqual(up.calls.map((c) => c.questions[0]!.name), ['example.com']);
+  const d = await ask(server, dnsQuery(2, 'dangling.lan', 1));
+  assert.deepEqual([d.rcode, d.aa, d.answers.length, d.authorities[0]!.type], [DnsRcode.NXDOMAIN, true, 1, DnsType.SOA]);
+  assert.equal(up.calls.length, 1);
 });
