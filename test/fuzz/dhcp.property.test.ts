@@ -5,14 +5,20 @@
  *    longer than 255 bytes that RFC 3396 splits), parse(write(m)) gives m back;
  *  - totality: parseDhcp returns a message or a known drop reason for any bytes, for bytes that
  *    start like a DHCP message, and for truncations and bit flips of valid ones; what it returns
- *    is canonical (writing it and parsing again gives it back).
+ *    is canonical (writing it and parsing again gives it back);
+ *  - the server core keeps a consistent lease table under any sequence of client messages, and the
+ *    client core gets and keeps a lease from it over a lossy path.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Arbitrary, IProperty } from 'fast-check';
+import { Rng } from '../../src/link/rng.js';
+import { DhcpClient, type DhcpClientAction } from '../../src/services/dhcp-client.js';
+import { DhcpServer } from '../../src/services/dhcp-server.js';
 import {
-  BOOTREPLY, BOOTREQUEST, DhcpOption, parseDhcp, writeDhcp, type DhcpMessage, type DhcpOptions, type DhcpRawOption,
+  BOOTREPLY, BOOTREQUEST, DhcpOption, DhcpType, emptyDhcpMessage, parseDhcp, writeDhcp, type DhcpMessage, type DhcpOptions,
+  type DhcpRawOption,
 } from '../../src/wire/dhcp.js';
 import { DROP_REASONS, u16, u32, u8 } from './gen.js';
 
@@ -155,4 +161,110 @@ test('DHCP: bit flips of valid messages give a message or a known drop reason', 
     for (const f of flips) b[(f >>> 3) % b.length] ^= 1 << (f & 7);
     checkTotal(b);
   }), 500);
+});
+
+// =================================================================================== server, client
+
+const POOL_START = 15;
+const POOL_END = 30;
+
+/** A client message with fields drawn from small sets, so that they collide with the server's state. */
+const clientMessageArb: Arbitrary<{ m: DhcpMessage; dt: number }> = fc.record({
+  type: fc.integer({ min: 0, max: 9 }),
+  mac: fc.integer({ min: 0, max: 7 }),
+  useClientId: fc.boolean(),
+  requested: fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }),
+  ciaddr: fc.option(fc.integer({ min: 0, max: 40 }), { nil: undefined }),
+  serverId: fc.option(fc.constantFrom('10.0.2.2', '10.0.2.9'), { nil: undefined }),
+  giaddr: fc.boolean().map((b) => (b ? '10.0.2.1' : '0.0.0.0')),
+  dt: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 200_000 })),
+}).map((r) => {
+  const chaddr = Uint8Array.of(2, 0, 0, 0, 0, r.mac);
+  const options: DhcpOptions = {};
+  if (r.type !== 0) options.messageType = r.type;
+  if (r.useClientId) options.clientId = Uint8Array.of(1, ...chaddr);
+  if (r.requested !== undefined) options.requestedIp = `10.0.2.${r.requested}`;
+  if (r.serverId !== undefined) options.serverId = r.serverId;
+  const m: DhcpMessage = {
+    ...emptyDhcpMessage(BOOTREQUEST), xid: r.mac, chaddr, giaddr: r.giaddr,
+    ciaddr: r.ciaddr !== undefined ? `10.0.2.${r.ciaddr}` : '0.0.0.0', options,
+  };
+  return { m, dt: r.dt };
+});
+
+test('DhcpServer: any sequence of client messages keeps the lease table consistent', () => {
+  run(fc.property(fc.array(clientMessageArb, { maxLength: 80 }), (steps) => {
+    const s = new DhcpServer({
+      poolStart: `10.0.2.${POOL_START}`, poolEnd: `10.0.2.${POOL_END}`, leaseTime: 60, maxPendingOffers: 4, maxLeases: 12,
+      staticLeases: [{ mac: '02:00:00:00:00:07', address: '10.0.2.40' }], perClientRate: { perSecond: 1000, burst: 1000 },
+    });
+    let now = 0;
+    for (const { m, dt } of steps) {
+      now += dt;
+      const r = s.handle(m, now);
+      const leases = s.leases(now);
+      const live = leases.filter((l) => l.state !== 'free');
+      // No address is held by two clients; every one is in the pool or a static lease.
+      assert.equal(new Set(live.map((l) => l.address)).size, live.length);
+      for (const l of live) {
+        const host = Number(l.address.split('.')[3]);
+        assert.ok((host >= POOL_START && host <= POOL_END) || l.address === '10.0.2.40', l.address);
+      }
+      assert.ok(leases.length <= 12);
+      assert.ok(live.filter((l) => l.state === 'offered').length <= 4);
+      if (r === null) continue;
+      // Writable and readable, to where the rules say.
+      assert.deepEqual(parseDhcp(writeDhcp(r.message, r.order)), r.message);
+      const type = r.message.options.messageType;
+      if (m.giaddr !== '0.0.0.0') assert.deepEqual(r.to, { address: m.giaddr, port: 67 });
+      else if (type === DhcpType.NAK) assert.equal(r.to.address, '255.255.255.255');
+      else assert.equal(r.to.address, m.ciaddr !== '0.0.0.0' ? m.ciaddr : '255.255.255.255');
+      // An ACK with an address: that client now holds it, bound, until now + the lease time.
+      if (type === DhcpType.ACK && r.message.yiaddr !== '0.0.0.0') {
+        const l = leases.find((x) => x.address === r.message.yiaddr);
+        assert.ok(l !== undefined && l.state === 'bound' && l.expiresAt === now + 60_000, JSON.stringify(l));
+      }
+      if (type === DhcpType.OFFER) assert.ok(live.some((l) => l.address === r.message.yiaddr));
+    }
+  }), 300);
+});
+
+test('DhcpClient against DhcpServer over a lossy path: bound within minutes, on the address the server has on record', () => {
+  run(fc.property(fc.integer(), fc.double({ min: 0, max: 0.6, noNaN: true }), (seed, loss) => {
+    const rng = new Rng(seed);
+    const server = new DhcpServer({ leaseTime: 600 });
+    const client = new DhcpClient({ mac: '52:54:00:12:34:56', seed });
+    let now = 0;
+    const deliver = (actions: DhcpClientAction[]): void => {
+      for (const a of actions) {
+        if (a.type !== 'send' || rng.next() < loss) continue;
+        const r = server.handle(msg(parseDhcp(writeDhcp(a.message))), now);
+        if (r === null || rng.next() < loss) continue;
+        deliver(client.handle(msg(parseDhcp(writeDhcp(r.message, r.order))), now));
+      }
+    };
+    deliver(client.start(now));
+    // Run an hour of virtual time: through several renewals.
+    while (now < 3_600_000) {
+      const t = client.nextTimeout();
+      if (t === null) break;
+      now = Math.max(now, t);
+      deliver(client.tick(now));
+      // Backoff stays within RFC 2131 §4.1's 64 s (+1 s jitter) while not bound.
+      const next = client.nextTimeout();
+      if (next !== null && client.state !== 'BOUND' && client.state !== 'RENEWING' && client.state !== 'REBINDING') {
+        assert.ok(next - now <= 65_000, `${client.state} waits ${next - now} ms`);
+      }
+    }
+    if (loss < 0.3) {
+      // With at most 30 % loss each way, an hour is enough to hold a lease at the end (the odds of
+      // losing every retransmission for its whole length are negligible).
+      assert.ok(client.lease !== null || client.state === 'SELECTING' || client.state === 'REQUESTING', client.state);
+    }
+    const l = client.lease;
+    if (l !== null && client.state === 'BOUND') {
+      const rec = server.leases(now).find((x) => x.address === l.address);
+      assert.ok(rec !== undefined && rec.state === 'bound', `server has ${JSON.stringify(rec)}`);
+    }
+  }), 150);
 });
