@@ -177,6 +177,11 @@ export class LanGateway {
     if (wantDns) {
       this.dns = serveDns(this.stack, {
         records: options.dnsRecords ?? {},
+        // The guest is one hop away on its own segment, where IP fragments are safe (the reason
+        // for the 1232-byte default, DNS Flag Day 2020, is fragments lost across the Internet): a
+        // client that offers a larger EDNS buffer (RFC 6891 §6.2.5) gets its answer in one piece
+        // up to 4096 bytes, the size resolvers commonly offer, instead of a TC and a TCP retry.
+        payloadSize: 4096,
         upstream: options.dnsUpstream ?? null,
         ...(emit !== undefined ? { onQuery: (e: DnsQueryEvent) => emit({ event: 'dns', t: now(), ...e }) } : {}),
       });
@@ -195,9 +200,11 @@ export class LanGateway {
     };
   }
 
+  /** Stops the services and the interface's timers (RAs, neighbour cache). */
   close(): void {
     this.dhcp?.close();
     this.dns?.close();
+    this.stack.interface?.close();
   }
 }
 
