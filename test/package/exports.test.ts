@@ -126,8 +126,8 @@ test("CONTRACT.md's library example runs as written, in virtual time, and echoes
 // --- The core must run in a browser: its build output imports only itself. ---
 
 /** The browser closure: what index.js (the "browser" condition) may reach. */
-const CORE_DIRS = ['wire', 'tcp', 'stack', 'link', 'trace', 'diagram', 'demo', 'util', 'services'];
-const CORE_FILES = ['index.js', 'socket/streams.js'];
+const CORE_DIRS = ['wire', 'net', 'tcp', 'udp', 'stack', 'link', 'trace', 'diagram', 'demo', 'util', 'services', 'gateway'];
+const CORE_FILES = ['index.js', 'socket/streams.js', 'socket/udp-streams.js'];
 /** Node-only drivers that live beside the core links (DESIGN: link/ holds memory and tun) and services. */
 const NODE_ONLY = ['link/tun.js', 'link/tap.js', 'link/tuntap.js', 'services/dns-upstream-node.js'];
 
