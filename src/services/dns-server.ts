@@ -34,10 +34,11 @@ import { DNS_EDNS_PAYLOAD, DnsStreamDecoder, frameDns, udpAnswerLimit, type DnsU
 export interface DnsUpstream {
   /**
    * Answers one query (RD set, one question). The answer's ID does not matter (the server sets its
-   * own); its question must be the one asked. Rejects when the upstream fails; the server also gives
-   * up after its own `upstreamTimeoutMs`.
+   * own); its question must be the one asked. Rejects when the upstream fails. The server gives up
+   * after its own `upstreamTimeoutMs` and then aborts `signal`: the upstream should stop and settle,
+   * since the query counts against `maxPending` until it does.
    */
-  resolve(query: DnsMessage): Promise<DnsMessage>;
+  resolve(query: DnsMessage, options?: { signal?: AbortSignal }): Promise<DnsMessage>;
   close?(): void;
 }
 
@@ -78,7 +79,10 @@ export interface DnsServerOptions {
   cacheEntries?: number;
   /** Give up on the upstream after this long and answer SERVFAIL (ms). Default 4000. */
   upstreamTimeoutMs?: number;
-  /** Forwarded queries in flight at once; more are answered SERVFAIL. Default 256. */
+  /**
+   * Upstream queries in flight at once (counted until the upstream settles, not only until our
+   * timeout); more are answered SERVFAIL at once. Default 256.
+   */
   maxPending?: number;
   /** Our EDNS UDP payload size (RFC 6891 §6.2.5). Default 1232. */
   payloadSize?: number;
@@ -180,6 +184,8 @@ export class DnsServer {
   /** LRU: Map iteration order is insertion order; a hit moves the entry to the end. */
   readonly #cache = new Map<string, CacheEntry>();
   readonly #inflight = new Map<string, Promise<DnsMessage>>();
+  /** Upstream queries not yet settled (a timed-out one included until the upstream lets go). */
+  #upstreamBusy = 0;
 
   constructor(options: DnsServerOptions) {
     this.#clock = options.clock;
@@ -422,7 +428,10 @@ export class DnsServer {
     }
     let pending = this.#inflight.get(key);
     if (!pending) {
-      if (this.#inflight.size >= this.#maxPending) return servfail();
+      if (this.#upstreamBusy >= this.#maxPending) {
+        this.#drop('upstream-busy');
+        return servfail();
+      }
       this.counters.forwarded++;
       const upstream = this.#upstream!;
       const query: DnsMessage = {
@@ -430,7 +439,14 @@ export class DnsServer {
         rcode: 0, questions: [{ ...q }], answers: [], authorities: [], additionals: [],
         edns: { udpPayloadSize: this.#payloadSize, version: 0, dnssecOk: false, z: 0, options: [] },
       };
-      const p = this.#withTimeout(Promise.resolve().then(() => upstream.resolve(query)));
+      const controller = new AbortController();
+      this.#upstreamBusy++;
+      const call = Promise.resolve().then(() => upstream.resolve(query, { signal: controller.signal }));
+      const settled = (): void => {
+        this.#upstreamBusy--;
+      };
+      call.then(settled, settled);
+      const p = this.#withTimeout(call, controller);
       this.#inflight.set(key, p);
       p.then((m) => {
         this.#inflight.delete(key);
@@ -456,10 +472,11 @@ export class DnsServer {
     };
   }
 
-  #withTimeout(p: Promise<DnsMessage>): Promise<DnsMessage> {
+  #withTimeout(p: Promise<DnsMessage>, controller: AbortController): Promise<DnsMessage> {
     return new Promise<DnsMessage>((resolve, reject) => {
       const timer: TimerHandle = this.#clock.schedule(this.#clock.now() + this.#timeoutMs, () => {
         reject(new Error('upstream timeout'));
+        controller.abort();
       });
       p.then((m) => {
         this.#clock.cancel(timer);

@@ -46,10 +46,14 @@ export class DohUpstream implements DnsUpstream {
     this.#timeoutMs = options.timeoutMs ?? 5000;
   }
 
-  async resolve(query: DnsMessage): Promise<DnsMessage> {
+  async resolve(query: DnsMessage, options: { signal?: AbortSignal } = {}): Promise<DnsMessage> {
     const body = writeDns({ ...query, id: 0 });
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
+    // The caller (the server, at its own timeout) may give up first.
+    const abort = (): void => controller.abort();
+    options.signal?.addEventListener('abort', abort);
+    if (options.signal?.aborted) controller.abort();
     try {
       const res = this.#method === 'POST'
         ? await this.#fetch(this.#url, {
@@ -67,6 +71,7 @@ export class DohUpstream implements DnsUpstream {
       return { ...m, id: query.id };
     } finally {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', abort);
     }
   }
 }

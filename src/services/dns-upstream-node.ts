@@ -81,7 +81,8 @@ export class NodeDnsUpstream implements DnsUpstream {
     return (this.#servers ?? getServers()).map(parseServer).filter((s): s is Server => s !== null);
   }
 
-  async resolve(query: DnsMessage): Promise<DnsMessage> {
+  async resolve(query: DnsMessage, options: { signal?: AbortSignal } = {}): Promise<DnsMessage> {
+    const signal = options.signal;
     const servers = this.servers();
     if (servers.length === 0) throw new UpstreamError('ENOTFOUND', 'no name server configured (resolv.conf)');
     let last: unknown = null;
@@ -89,11 +90,12 @@ export class NodeDnsUpstream implements DnsUpstream {
     for (let round = 0; round < this.#attempts; round++) {
       for (const server of servers) {
         if (this.#closed) throw new UpstreamError('ECANCELLED', 'upstream closed');
+        if (signal?.aborted) throw new UpstreamError('ECANCELLED', 'the caller gave up');
         try {
           const id = randomInt(0x10000);
           const bytes = writeDns({ ...query, id });
-          let answer = await this.#udp(server, bytes, query, id);
-          if (answer.tc) answer = await this.#tcp(server, bytes, query, id);
+          let answer = await this.#udp(server, bytes, query, id, signal);
+          if (answer.tc) answer = await this.#tcp(server, bytes, query, id, signal);
           // SERVFAIL or REFUSED from one server: another may do better (as the libc resolver does).
           if ((answer.rcode === DnsRcode.SERVFAIL || answer.rcode === DnsRcode.REFUSED) && servers.length > 1) {
             fallback = answer;
@@ -111,15 +113,21 @@ export class NodeDnsUpstream implements DnsUpstream {
     throw last instanceof Error ? last : new UpstreamError('ETIMEOUT', 'no answer');
   }
 
-  #udp(server: Server, bytes: Uint8Array, query: DnsMessage, id: number): Promise<DnsMessage> {
+  #udp(server: Server, bytes: Uint8Array, query: DnsMessage, id: number, signal: AbortSignal | undefined): Promise<DnsMessage> {
     this.counters.udp++;
     return new Promise<DnsMessage>((resolve, reject) => {
       const sock = createSocket(server.family === 6 ? 'udp6' : 'udp4');
+      let finished = false;
       const done = (f: () => void): void => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', abort);
         sock.close();
         f();
       };
+      const abort = (): void => done(() => reject(new UpstreamError('ECANCELLED', 'the caller gave up')));
+      signal?.addEventListener('abort', abort);
       const timer = setTimeout(() => done(() => reject(new UpstreamError('ETIMEOUT', `${server.address}:${server.port} did not answer`))), this.#timeoutMs);
       sock.on('error', (e) => done(() => reject(e)));
       sock.on('message', (msg, rinfo) => {
@@ -133,16 +141,22 @@ export class NodeDnsUpstream implements DnsUpstream {
     });
   }
 
-  #tcp(server: Server, bytes: Uint8Array, query: DnsMessage, id: number): Promise<DnsMessage> {
+  #tcp(server: Server, bytes: Uint8Array, query: DnsMessage, id: number, signal: AbortSignal | undefined): Promise<DnsMessage> {
     this.counters.tcp++;
     return new Promise<DnsMessage>((resolve, reject) => {
       const sock = connect({ host: server.address, port: server.port });
       const decoder = new DnsStreamDecoder();
+      let finished = false;
       const done = (f: () => void): void => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', abort);
         sock.destroy();
         f();
       };
+      const abort = (): void => done(() => reject(new UpstreamError('ECANCELLED', 'the caller gave up')));
+      signal?.addEventListener('abort', abort);
       const timer = setTimeout(() => done(() => reject(new UpstreamError('ETIMEOUT', `${server.address}:${server.port} (TCP) did not answer`))), this.#timeoutMs);
       sock.on('error', (e) => done(() => reject(e)));
       sock.on('connect', () => sock.write(frameDns(bytes)));

@@ -311,3 +311,34 @@ test('a CNAME of ours to a name elsewhere is followed upstream; to a missing nam
   assert.deepEqual([d.rcode, d.aa, d.answers.length, d.authorities[0]!.type], [DnsRcode.NXDOMAIN, true, 1, DnsType.SOA]);
   assert.equal(up.calls.length, 1);
 });
+
+test('at its timeout the server aborts the upstream query (signal); maxPending counts a query until the upstream lets go', async () => {
+  const clock = new VirtualClock();
+  const signals: AbortSignal[] = [];
+  let settleLater: (() => void)[] = [];
+  const stubborn: DnsUpstream = {
+    resolve: (q, o) => {
+      signals.push(o!.signal!);
+      // Ignores the abort and settles only when told: it stays counted.
+      return new Promise((resolve) => settleLater.push(() => resolve({ ...q, qr: true })));
+    },
+  };
+  const server = new DnsServer({ clock, upstream: stubborn, upstreamTimeoutMs: 1000, maxPending: 2 });
+  const p1 = ask(server, dnsQuery(1, 'a.test', 1));
+  const p2 = ask(server, dnsQuery(2, 'b.test', 1));
+  await clock.advance(1500);
+  assert.deepEqual((await Promise.all([p1, p2])).map((r) => r.rcode), [DnsRcode.SERVFAIL, DnsRcode.SERVFAIL]);
+  assert.deepEqual(signals.map((sg) => sg.aborted), [true, true]);
+  // Both still held by the upstream: a third is refused at once, without asking it.
+  assert.equal((await ask(server, dnsQuery(3, 'c.test', 1))).rcode, DnsRcode.SERVFAIL);
+  assert.equal(signals.length, 2);
+  assert.equal(server.counters.dropped['upstream-busy'], 1);
+  for (const f of settleLater) f();
+  settleLater = [];
+  await clock.advance(1);
+  const p4 = ask(server, dnsQuery(4, 'd.test', 1));
+  await clock.advance(1);
+  assert.equal(signals.length, 3, 'asked again once the upstream let go');
+  for (const f of settleLater) f();
+  assert.equal((await p4).rcode, 0);
+});

@@ -64,4 +64,9 @@ test('DohUpstream rejects an HTTP error, another content type, a body that is no
     init.signal?.addEventListener('abort', () => reject(new Error('aborted')));
   });
   await assert.rejects(new DohUpstream({ url: 'https://doh.invalid/q', fetch: hang, timeoutMs: 50 }).resolve(q), /aborted/);
+  // The caller's signal (the server at its own timeout) aborts the request too.
+  const caller = new AbortController();
+  const pending = new DohUpstream({ url: 'https://doh.invalid/q', fetch: hang, timeoutMs: 60_000 }).resolve(q, { signal: caller.signal });
+  caller.abort();
+  await assert.rejects(pending, /aborted/);
 });
