@@ -142,6 +142,19 @@ export class DhcpClient {
     return this.current;
   }
 
+  /**
+   * Whether a datagram on port 68 can be for this client, read from the raw bytes without parsing:
+   * a BOOTREPLY with the current exchange's xid and this client's chaddr. Replies are broadcast, so
+   * on a LAN of N clients each sees every other's: this keeps that from being N full parses.
+   */
+  wants(data: Uint8Array): boolean {
+    if (data.length < 34 || data[0] !== BOOTREPLY || this.stateNow === 'STOPPED') return false;
+    const xid = ((data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]) >>> 0;
+    if (xid !== this.xid) return false;
+    for (let i = 0; i < 6; i++) if (data[28 + i] !== this.mac[i]) return false;
+    return true;
+  }
+
   /** When `tick` should next be called (absolute ms), or null for no timer. */
   nextTimeout(): number | null {
     return this.deadline;

@@ -164,6 +164,8 @@ export function runDhcpClient(stack: DhcpHost, options: RunDhcpClientOptions = {
   };
 
   socket.onMessage = (data) => {
+    // Other clients' replies (broadcast) are not even parsed.
+    if (data.length >= 240 && data[0] === 2 && !client.wants(data)) return;
     const m = parseDhcp(data);
     if (typeof m === 'string') {
       drops[m] = (drops[m] ?? 0) + 1;

@@ -301,6 +301,12 @@ test('replies for another transaction or another MAC are ignored', () => {
   assert.deepEqual(net.client.handle({ ...offer, op: 1 }, 0), []);
   assert.deepEqual(net.client.handle({ ...offer, options: { ...offer.options, messageType: DhcpType.ACK } }, 0), []);
   assert.equal(net.client.state, 'SELECTING');
+  // The raw-bytes pre-check agrees.
+  const bytes = writeDhcp(offer);
+  assert.equal(net.client.wants(bytes), true);
+  assert.equal(net.client.wants(writeDhcp({ ...offer, xid: (offer.xid + 1) >>> 0 })), false);
+  assert.equal(net.client.wants(writeDhcp({ ...offer, chaddr: Uint8Array.of(2, 0, 0, 0, 0, 1) })), false);
+  assert.equal(net.client.wants(writeDhcp({ ...offer, op: 1 })), false);
   assert.equal(net.client.handle(offer, 0)[0].type, 'send');
   assert.equal(net.client.state, 'REQUESTING');
 });
