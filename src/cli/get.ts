@@ -1,8 +1,8 @@
 /**
- * `synack get URL --tun IF [--kernel-address CIDR]... --address IP... [-o F]`: one HTTP/1.1 GET with
- * node's own `http` client over a synack socket (`createConnection`), the stack on a TUN device
- * (CONTRACT.md, CLI). The body is streamed to F or stdout; a progress bar goes to stderr when stderr
- * is a terminal. Exit 0 on a 2xx, 1 on an HTTP error, a failed connection or an interrupt, 2 on bad
+ * `synack get URL (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]... --address IP... [-o F]`:
+ * one HTTP/1.1 GET with node's own `http` client over a synack socket (`createConnection`), the stack
+ * on a TUN or TAP device (CONTRACT.md, CLI). The body is streamed to F or stdout; a progress bar goes
+ * to stderr when stderr is a terminal. Exit 0 on a 2xx, 1 on an HTTP error, a failed connection or an interrupt, 2 on bad
  * usage.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -18,11 +18,12 @@ import {
   type StackOnLink, type TunConfig, type TunDeps,
 } from './tun-options.js';
 
-export const GET_HELP = `Usage: synack get URL --tun IF [--kernel-address CIDR]... --address IP... [-o F]
+export const GET_HELP = `Usage: synack get URL (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]...
+                  --address IP... [-o F]
 
-One HTTP/1.1 GET through the synack stack on a Linux TUN device (node's http client over a synack
-socket). URL is http:// with an IP address (synack does no name lookup): http://10.9.0.1:8000/file,
-http://[fd09::1]:8000/file. Needs root or CAP_NET_ADMIN.
+One HTTP/1.1 GET through the synack stack on a Linux TUN or TAP device (node's http client over a
+synack socket). URL is http:// with an IP address (synack does no name lookup):
+http://10.9.0.1:8000/file, http://[fd09::1]:8000/file. Needs root or CAP_NET_ADMIN.
 
 Options:
   -o, --output F           write the body to F (default: stdout)
@@ -438,7 +439,7 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
       contentLength: result?.contentLength ?? null,
       seconds: result?.seconds ?? null,
       output: a.output,
-      tun: s.link.name,
+      [a.tun.kind]: s.link.name,
       addresses: a.tun.addresses.map((x) => x.cidr),
       tcpInfo: result?.tcpInfo ?? null,
       stack: s.stack.counters,

@@ -1,10 +1,11 @@
 /**
- * `synack serve --tun IF [--kernel-address CIDR]... --address IP... --port P (--http DIR | --echo |
- * --discard)`: the stack on a TUN device, serving files over HTTP/1.1 (node's own `http` server fed
- * synack sockets), or echoing, or discarding, until SIGINT/SIGTERM (CONTRACT.md, CLI).
+ * `synack serve (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]... --address IP... --port P
+ * (--http DIR | --echo | --discard)`: the stack on a TUN or TAP device, serving files over HTTP/1.1
+ * (node's own `http` server fed synack sockets), or echoing, or discarding, until SIGINT/SIGTERM
+ * (CONTRACT.md, CLI).
  *
  * The file server takes any node:net-like socket (`fileServer.emit('connection', socket)`), so the
- * tests run it over two stacks joined by a MemoryLink; the command only adds the TUN and the signals.
+ * tests run it over two stacks joined by a MemoryLink; the command only adds the device and the signals.
  */
 import { createReadStream, statSync } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
@@ -19,10 +20,11 @@ import {
   type StackOnLink, type TunConfig, type TunDeps,
 } from './tun-options.js';
 
-export const SERVE_HELP = `Usage: synack serve --tun IF [--kernel-address CIDR]... --address IP... --port P
-                    (--http DIR | --echo | --discard) [--json] [--stats]
+export const SERVE_HELP = `Usage: synack serve (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]...
+                    --address IP... --port P (--http DIR | --echo | --discard) [--json] [--stats]
 
-Runs the synack stack on a Linux TUN device and serves on its own address until SIGINT or SIGTERM,
+Runs the synack stack on a Linux TUN device (IP packets) or TAP device (Ethernet frames: the stack
+answers ARP and neighbour discovery) and serves on its own address until SIGINT or SIGTERM,
 then closes its connections (FIN, or RST for a response cut short) and exits 0. Needs root or
 CAP_NET_ADMIN.
 
@@ -45,6 +47,7 @@ Example (as root):
   ip netns exec demo synack serve --tun synack0 --kernel-address 10.9.0.1/24 \\
       --address 10.9.0.2/24 --port 8000 --http ./public &
   ip netns exec demo curl -O http://10.9.0.2:8000/file
+  (or --tap synack0 for an Ethernet link: the kernel then ARPs for 10.9.0.2)
 `;
 
 // ---------------------------------------------------------------------------------------------------
@@ -419,7 +422,7 @@ export async function serveCommand(args: string[], io: CliIO, deps: ServeDeps = 
       stoppedBy: why,
       mode: a.mode.kind,
       ...(a.mode.kind === 'http' ? { dir: a.mode.dir } : {}),
-      tun: s.link.name,
+      [a.tun.kind]: s.link.name,
       addresses: a.tun.addresses.map((x) => x.cidr),
       kernelAddresses: a.tun.kernelAddresses.map((x) => x.cidr),
       port: a.port,

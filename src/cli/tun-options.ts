@@ -1,15 +1,20 @@
 /**
- * What `synack serve` and `synack get` share: the TUN options (`--tun`, `--kernel-address`,
- * `--address`, `--mtu`), their checks, and the setup and teardown of a Stack on the TUN device.
+ * What `synack serve` and `synack get` share: the device options (`--tun` or `--tap`, `--mac`,
+ * `--kernel-address`, `--address`, `--mtu`), their checks, and the setup and teardown of a Stack on
+ * the TUN or TAP device.
  *
- * Node only (CLI). The TUN device is opened through `src/link/tun.ts`, loaded on first use so that
- * the commands' usage errors and `--help`, and their tests on a MemoryLink, need no TUN support.
+ * Node only (CLI). The device is opened through `src/link/tun.ts` or `src/link/tap.ts`, loaded on
+ * first use so that the commands' usage errors and `--help`, and their tests on a MemoryLink, need no
+ * TUN support. On a TAP device the stack speaks Ethernet: its EthernetInterface (src/net/) answers
+ * the kernel's ARP and neighbour solicitations with the stack's own MAC (`--mac`, else a random
+ * locally administered one).
  */
 import { isIP } from 'node:net';
 import { RealClock, type Clock, type TimerHandle } from '../link/clock.js';
-import type { LinkEnd } from '../link/link.js';
+import type { EthernetLinkEnd, LinkEnd } from '../link/link.js';
 import { Stack } from '../index.node.js';
 import { formatAddress, inPrefix, parseCidr } from '../wire/address.js';
+import { formatMac, parseMac } from '../wire/ethernet.js';
 import { impair } from '../link/impair.js';
 import { UsageError } from './io.js';
 import { IMPAIR_OPTIONS, describeImpairment, impairs, parseImpairValues, type ImpairValues, type Impairment } from './impair-options.js';
@@ -17,6 +22,8 @@ import { IMPAIR_OPTIONS, describeImpairment, impairs, parseImpairValues, type Im
 /** The parseArgs option table both commands spread into theirs. */
 export const TUN_OPTIONS = {
   tun: { type: 'string' },
+  tap: { type: 'string' },
+  mac: { type: 'string' },
   'kernel-address': { type: 'string', multiple: true },
   address: { type: 'string', multiple: true },
   mtu: { type: 'string' },
@@ -25,10 +32,15 @@ export const TUN_OPTIONS = {
 } as const;
 
 export const TUN_HELP = `  --tun IF                 the TUN device to use (created if missing; needs CAP_NET_ADMIN)
+  --tap IF                 or a TAP device (Ethernet: the stack answers the kernel's ARP and
+                           neighbour discovery); created if missing, needs CAP_NET_ADMIN
+  --mac MAC                with --tap: the stack's own MAC (default: a random locally administered
+                           one); the kernel side keeps its own
   --kernel-address CIDR    the kernel's side of the link, e.g. 10.9.0.1/24 or fd09::1/64; set on
                            the device, which is then brought up (repeatable: one per family)
   --address IP             the stack's own address, CIDR or plain (10.9.0.2/24 or 10.9.0.2);
-                           repeatable, for IPv4 and IPv6
+                           repeatable, for IPv4 and IPv6 (with --tap a plain one takes the
+                           --kernel-address's prefix: on Ethernet the prefix says what is on-link)
   --mtu N                  the device's MTU (default 1500)
   --offload                virtio-net offloads on the device (IFF_VNET_HDR): the kernel hands over
                            TCP segments of up to 64 KiB in one read, and the stack's back-to-back
@@ -53,7 +65,12 @@ export interface LinkAddress {
 }
 
 export interface TunConfig {
+  /** The device's name (TUN or TAP). */
   tun: string;
+  /** Which kind of device: IP packets (TUN) or Ethernet frames (TAP). */
+  kind: 'tun' | 'tap';
+  /** With --tap: the stack's MAC (`aa:bb:cc:dd:ee:ff`), or undefined for a random one. */
+  mac: string | undefined;
   mtu: number | undefined;
   /** The stack's addresses, in the order given. */
   addresses: LinkAddress[];
@@ -70,6 +87,8 @@ export interface TunConfig {
 /** The values parseArgs gives for TUN_OPTIONS. */
 export interface TunValues extends ImpairValues {
   tun?: string | undefined;
+  tap?: string | undefined;
+  mac?: string | undefined;
   'kernel-address'?: string[] | undefined;
   address?: string[] | undefined;
   mtu?: string | undefined;
@@ -96,9 +115,9 @@ function withPrefix(a: { address: string; family: 4 | 6 }, prefix: number): Link
 }
 
 /** Linux interface names: at most IFNAMSIZ-1 = 15 bytes, no '/', ':' or white space, not '.'/'..'. */
-function checkInterfaceName(name: string): void {
+function checkInterfaceName(option: string, name: string): void {
   if (name === '' || name === '.' || name === '..' || Buffer.byteLength(name) > 15 || /[/:\s]/.test(name)) {
-    throw new UsageError(`bad --tun '${name}': an interface name of 1 to 15 characters without '/', ':' or spaces`);
+    throw new UsageError(`bad --${option} '${name}': an interface name of 1 to 15 characters without '/', ':' or spaces`);
   }
 }
 
@@ -111,11 +130,30 @@ function checkInterfaceName(name: string): void {
  * prefix covers it, and a note says so when it does not.
  */
 export function parseTunValues(v: TunValues): TunConfig {
-  if (v.tun === undefined) throw new UsageError('--tun IF is required (the TUN device, e.g. --tun synack0)');
-  checkInterfaceName(v.tun);
+  if (v.tun !== undefined && v.tap !== undefined) throw new UsageError('--tun and --tap exclude each other: choose one');
+  const kind = v.tap !== undefined ? 'tap' : 'tun';
+  const device = v.tap ?? v.tun;
+  if (device === undefined) throw new UsageError('--tun IF is required (the TUN device, e.g. --tun synack0), or --tap IF for a TAP device');
+  checkInterfaceName(kind, device);
+  let mac: string | undefined;
+  if (v.mac !== undefined) {
+    if (kind !== 'tap') throw new UsageError('--mac goes with --tap: a TUN device carries IP packets, without MAC addresses');
+    const bytes = parseMac(v.mac);
+    // A station address: not a group address (the I/G bit, bit 0 of the first byte), not all zeros (IEEE 802).
+    if (bytes === null || (bytes[0]! & 1) !== 0 || bytes.every((b) => b === 0)) {
+      throw new UsageError(`bad --mac '${v.mac}': expected a unicast MAC such as 02:00:00:00:00:02`);
+    }
+    mac = formatMac(bytes);
+  }
   const given = (v.address ?? []).map((t) => parseLinkAddress('address', t));
   if (given.length === 0) throw new UsageError('--address IP is required (the stack\'s own address, e.g. --address 10.9.0.2/24)');
-  const addresses = given.map((a) => withPrefix(a, a.prefix ?? (a.family === 4 ? 32 : 128)));
+  // On Ethernet the prefix decides what is on-link (reached by ARP/NDP): a plain address takes the
+  // kernel side's prefix, else the usual subnet (/24, /64). On TUN everything crosses the one link.
+  const kernelPrefix = (family: 4 | 6): number | undefined =>
+    (v['kernel-address'] ?? []).map((t) => parseLinkAddress('kernel-address', t)).find((k) => k.family === family && k.prefix !== undefined)?.prefix;
+  const plainPrefix = (family: 4 | 6): number =>
+    kind === 'tap' ? kernelPrefix(family) ?? (family === 4 ? 24 : 64) : family === 4 ? 32 : 128;
+  const addresses = given.map((a) => withPrefix(a, a.prefix ?? plainPrefix(a.family)));
   const seen = new Set<string>();
   for (const a of addresses) {
     if (seen.has(a.address)) throw new UsageError(`--address ${a.address} is given twice`);
@@ -144,33 +182,58 @@ export function parseTunValues(v: TunValues): TunConfig {
     if (family.length === 0) continue;
     const bytes = parseCidr(a.address)!.address;
     if (!family.some((k) => inPrefix(bytes, parseCidr(k.address)!.address, k.prefix))) {
-      notes.push(`${a.address} is outside ${family.map((k) => k.cidr).join(', ')}: the kernel needs a route to it over ${v.tun}`);
+      notes.push(`${a.address} is outside ${family.map((k) => k.cidr).join(', ')}: the kernel needs a route to it over ${device}`);
     }
   }
   const impairment = parseImpairValues(v);
   const offload = v.offload === true;
+  if (offload && kind === 'tap') throw new UsageError('--offload goes with --tun (TAP devices here run without virtio offloads)');
   if (impairs(impairment)) {
     // The impairment model works per packet and drops what exceeds the MTU: a 64 KiB super-packet
     // would be lost, delayed or reordered as one, which is not the path being modelled.
     if (offload) throw new UsageError('--offload cannot be combined with the impairment flags (a 64 KiB super-packet would be impaired as one packet)');
     notes.push(`the path to the kernel is impaired both ways: ${describeImpairment(impairment)}`);
   }
-  return { tun: v.tun, mtu, addresses, kernelAddresses, notes, impairment, offload };
+  return { tun: device, kind, mac, mtu, addresses, kernelAddresses, notes, impairment, offload };
 }
 
-/** A link the commands run on: a TunLink, or (in tests) any packet port with a name and close(). */
-export interface CommandLink extends LinkEnd {
+interface CommandLinkParts {
   readonly name: string;
   close(): void;
   /** Packet counters, reported as they are in `--json` summaries (TunLink: packetsIn, bytesOut, drops…). */
   readonly stats?: object;
 }
 
+/** A link the commands run on: a TunLink or TapLink, or (in tests) any packet or frame port with a name and close(). */
+export type CommandLink = (LinkEnd & CommandLinkParts) | (EthernetLinkEnd & CommandLinkParts);
+
 /**
  * `link` behind synack's impairment model in both directions. Its `stats` are the link's own plus
  * `impairment: { out, in }`, the counters of each direction (what was lost, reordered…).
  */
 function impaired(link: CommandLink, impairment: Impairment, clock: Clock): CommandLink {
+  if (link.linkType === 'ethernet') {
+    // The same model on frames: impair() sees a packet port (it checks no MTU; the TAP does).
+    const frames = link;
+    const end = impair({
+      mtu: frames.mtu,
+      send: (f) => frames.send(f),
+      onPacket: (fn) => frames.onFrame(fn),
+      receivePending: () => frames.receivePending?.(),
+    }, { ...impairment, clock });
+    return {
+      linkType: 'ethernet',
+      name: frames.name,
+      mtu: end.mtu,
+      send: (frame) => end.send(frame),
+      onFrame: (fn) => end.onPacket(fn),
+      receivePending: () => end.receivePending(),
+      close: () => frames.close(),
+      get stats() {
+        return { ...frames.stats, impairment: end.stats };
+      },
+    };
+  }
   const end = impair(link, { ...impairment, clock });
   return {
     name: link.name,
@@ -186,6 +249,8 @@ function impaired(link: CommandLink, impairment: Impairment, clock: Clock): Comm
 }
 
 export interface OpenLinkOptions {
+  /** Default 'tun'. */
+  kind?: 'tun' | 'tap';
   name: string;
   mtu?: number;
   kernelAddresses: string[];
@@ -196,16 +261,21 @@ export interface OpenLinkOptions {
 
 /** What a command takes from its surroundings beyond CliIO; tests replace each part. */
 export interface TunDeps {
-  /** Opens the link (default: `TunLink.open`). */
+  /** Opens the link (default: `TunLink.open`, or `TapLink.open` for kind 'tap'). */
   openLink?: (opts: OpenLinkOptions) => CommandLink | Promise<CommandLink>;
   /** Stops the command as SIGINT would (default: SIGINT and SIGTERM). */
   signal?: AbortSignal;
 }
 
-/** `TunLink.open`, imported on first use (see the file comment). */
+/** `TunLink.open` or `TapLink.open`, imported on first use (see the file comment). */
 async function openTun(opts: OpenLinkOptions): Promise<CommandLink> {
+  const { kind, ...rest } = opts;
+  if (kind === 'tap') {
+    const { TapLink } = await import('../link/tap.js');
+    return TapLink.open({ name: rest.name, kernelAddresses: rest.kernelAddresses, ...(rest.mtu !== undefined ? { mtu: rest.mtu } : {}) });
+  }
   const { TunLink } = await import('../link/tun.js');
-  return TunLink.open(opts);
+  return TunLink.open(rest);
 }
 
 /**
@@ -280,13 +350,14 @@ export async function openStack(config: TunConfig, deps: TunDeps, name: string):
   let link: CommandLink;
   try {
     link = await open({
+      ...(config.kind === 'tap' ? { kind: 'tap' as const } : {}),
       name: config.tun,
       ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
       ...(config.offload ? { offload: true, gso: true } : {}),
       kernelAddresses: config.kernelAddresses.map((k) => k.cidr),
     });
   } catch (e) {
-    throw new Error(`cannot open TUN device ${config.tun}: ${linkErrorReason(e)}`, { cause: e });
+    throw new Error(`cannot open ${config.kind === 'tap' ? 'TAP' : 'TUN'} device ${config.tun}: ${linkErrorReason(e)}`, { cause: e });
   }
   const notes: string[] = [];
   const refused = (link as { offloadRefused?: string }).offloadRefused;
@@ -295,7 +366,7 @@ export async function openStack(config: TunConfig, deps: TunDeps, name: string):
   if (impairs(config.impairment)) link = impaired(link, config.impairment, clock);
   let stack: Stack;
   try {
-    stack = new Stack({ link, addresses: config.addresses.map((a) => a.cidr), clock, name });
+    stack = new Stack({ link, addresses: config.addresses.map((a) => a.cidr), clock, name, ...(config.mac !== undefined ? { mac: config.mac } : {}) });
   } catch (e) {
     link.close();
     throw e;
@@ -314,6 +385,7 @@ export async function openStack(config: TunConfig, deps: TunDeps, name: string):
     clock.stop();
     link.close();
   };
+  if (stack.interface !== null) notes.push(`synack's MAC on ${link.name} is ${formatMac(stack.interface.mac)}`);
   return { stack, link, clock, notes, shutdown, hurry: () => void (hurried = true) };
 }
 
