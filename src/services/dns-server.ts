@@ -24,7 +24,7 @@
 import type { Clock, TimerHandle } from '../link/clock.js';
 import { parseAddress } from '../wire/address.js';
 import {
-  DnsClass, DnsRcode, DnsType, dnsNameIsUnder, dnsNameKey, dnsRcodeName, dnsTypeName, parseDns, reverseName,
+  DnsClass, DnsRcode, DnsType, dnsNameKey, dnsRcodeName, dnsTypeName, parseDns, reverseName,
   txtStrings, writeDns, DNS_HEADER_LENGTH, type DnsMessage, type DnsQuestion, type DnsRecord,
 } from '../wire/dns.js';
 import type { TcpConnection, TcpListener } from '../tcp/user.js';
@@ -393,9 +393,11 @@ export class DnsServer {
 
   /** The SOA of a zone of ours containing `key` (the local domain or an RFC 6303 zone), else null. */
   #soaFor(key: string): DnsRecord | null {
+    // `key` and the zones are canonical already: plain suffix tests.
+    const under = (zone: string): boolean => zone === '' || key === zone || key.endsWith(`.${zone}`);
     let zone: string | null = null;
-    if (this.#localDomain !== null && dnsNameIsUnder(key, this.#localDomain)) zone = this.#localDomain;
-    else zone = LOCAL_REVERSE_ZONES.find((z) => dnsNameIsUnder(key, z)) ?? null;
+    if (this.#localDomain !== null && under(this.#localDomain)) zone = this.#localDomain;
+    else if (key.endsWith('.arpa')) zone = LOCAL_REVERSE_ZONES.find(under) ?? null;
     if (zone === null && (key === 'invalid' || key.endsWith('.invalid'))) zone = 'invalid'; // RFC 6761 §6.4
     if (zone === null) return null;
     return {

@@ -213,8 +213,15 @@ export function dnsNameLabels(name: string): Uint8Array[] | null {
   return labels;
 }
 
+const SIMPLE_NAME = /^(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?$/;
+
 /** The canonical form of a name: ASCII letters lowercased, escapes normalised, no final dot (RFC 4343). */
 export function dnsNameKey(name: string): string {
+  // The common case (letters, digits, '-', '_'; labels of 1..63; at most 253 characters, so at
+  // most 255 bytes on the wire) without building labels: servers and caches call this per query.
+  if (name.length <= 254 && SIMPLE_NAME.test(name) && (name.length <= 253 || name.endsWith('.'))) {
+    return (name.endsWith('.') ? name.slice(0, -1) : name).toLowerCase();
+  }
   const labels = dnsNameLabels(name);
   if (labels === null) return name.toLowerCase();
   return labels.map((l) => formatLabel(lower(l), 0, l.length)).join('.');

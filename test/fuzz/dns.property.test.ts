@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import type { Arbitrary, IProperty } from 'fast-check';
 import { formatAddress } from '../../src/wire/address.js';
 import {
-  DnsType, dnsNameEquals, parseDns, writeDns, type DnsEdns, type DnsMessage, type DnsQuestion, type DnsRdata,
+  DnsType, dnsNameEquals, dnsNameKey, dnsNameLabels, parseDns, writeDns, type DnsEdns, type DnsMessage, type DnsQuestion, type DnsRdata,
   type DnsRecord,
 } from '../../src/wire/dns.js';
 import { DROP_REASONS, u16, u8 } from './gen.js';
@@ -220,4 +220,20 @@ test('writeDns with maxLength: fits, parses, whole RRsets from the front of each
     const needed = r.answers.length < m.answers.length || r.authorities.length < m.authorities.length;
     assert.equal(r.tc, needed || minimal > max);
   }), 400);
+});
+
+test('dnsNameKey: the fast path for plain names agrees with the label-by-label one (a name written with escapes)', () => {
+  const plainLabel = fc.stringMatching(/^[A-Za-z0-9_-]{1,63}$/);
+  run(fc.property(fc.array(plainLabel, { minLength: 1, maxLength: 6 }), fc.boolean(), (labels, dot) => {
+    const name = labels.join('.') + (dot ? '.' : '');
+    // The same name with every byte as \DDD: only the slow path reads it.
+    const escaped = labels.map((l) => [...l].map((c) => `\\${String(c.charCodeAt(0)).padStart(3, '0')}`).join('')).join('.');
+    const wire = labels.reduce((n, l) => n + l.length + 1, 1);
+    if (wire > 255) {
+      assert.equal(dnsNameLabels(name), null);
+      return;
+    }
+    assert.equal(dnsNameKey(name), dnsNameKey(escaped));
+    assert.equal(dnsNameKey(name), labels.join('.').toLowerCase());
+  }), 500);
 });
