@@ -217,7 +217,8 @@ export class DhcpServer {
     }
     this.prefix = subnet.prefix;
     this.netmask = subnet.prefix === 0 ? 0 : (0xffffffff << (32 - subnet.prefix)) >>> 0;
-    this.network = (toNum(`${subnet.address.join('.')}`, 'subnet') & this.netmask) >>> 0;
+    const a = subnet.address;
+    this.network = (((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) & this.netmask) >>> 0;
     const broadcast = (this.network | ~this.netmask) >>> 0;
     const inSubnet = (n: number): boolean => ((n & this.netmask) >>> 0) === this.network;
     const defaultStart = this.prefix <= 27 ? this.network + 15 : this.network + 1;
