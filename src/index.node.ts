@@ -5,6 +5,7 @@
  */
 import { Stack as CoreStack } from './index.js';
 import { Net } from './socket/net.js';
+import { Dgram } from './socket/dgram.js';
 import { dnsLookup, type LookupAddress, type LookupOptions } from './services/dns-stub.js';
 
 export * from './index.js';
@@ -19,12 +20,19 @@ export type {
   TcpSocketConnectOpts,
   ListenOptions as NetListenOptions,
 } from './socket/net.js';
+export { Dgram, Socket as DgramSocket } from './socket/dgram.js';
+export type { DgramError, DgramStack, RemoteInfo, BindOptions as DgramBindOptions, SocketOptions as DgramSocketOptions, SocketType as DgramSocketType } from './socket/dgram.js';
 
 /** The core Stack plus `net`: one `Net` per stack, made on first use. */
 export class Stack extends CoreStack {
   #net: Net | undefined;
   get net(): Net {
     return (this.#net ??= new Net(this));
+  }
+  #dgram: Dgram | undefined;
+  /** A `node:dgram` look-alike over this stack's UDP: `stack.dgram.createSocket('udp4')`. */
+  get dgram(): Dgram {
+    return (this.#dgram ??= new Dgram(this));
   }
   /** Name to address through the stack's DNS servers (src/services/dns-stub.ts); used by `net.connect`. */
   lookup(name: string, options: LookupOptions & { all: true }): Promise<LookupAddress[]>;

@@ -17,6 +17,8 @@ export { TCP_STATES, type TcpState } from './tcp/state.js';
 export type { TraceEvent, TraceListener, SegmentInfo, Endpoints } from './trace/events.js';
 export { PcapWriter } from './trace/pcap.js';
 export type { StreamConnection, StreamListener } from './socket/streams.js';
+export { UdpError, type UdpSocket, type UdpBindOptions, type UdpErrorCode, type UdpRemote, type UdpLocal, type UdpMessageHandler } from './udp/socket.js';
+export type { UdpStream, UdpStreamOptions, UdpStreamMessage, UdpStreamOutgoing } from './socket/udp-streams.js';
 export type { DropReason } from './wire/drop.js';
 // Ladder diagrams: recorded from stacks (DiagramRecorder) or inferred from any pcap/pcapng capture
 // (readCapture → extractTcp → splitStreams → inferStream), drawn by the renderers `synack demo` and
