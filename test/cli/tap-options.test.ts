@@ -62,7 +62,11 @@ test('serve and get parse --tap and --mac', () => {
   }
 });
 
-test('serve --tap runs the stack on an Ethernet link: a peer on the same segment ARPs for it and is echoed', { timeout: 30_000 }, async () => {
+/**
+ * `synack serve --tap tap-test … --echo extra…` on an EthernetSwitch port standing in for the device,
+ * a peer stack (10.0.2.15) on another port sending `size` bytes to port 7 and reading them back.
+ */
+async function echoOverSwitch(extra: string[], size: number): Promise<{ echoed: Uint8Array; sent: Uint8Array; peer: Stack; opened: OpenLinkOptions | undefined; closed: boolean; out: string; err: string }> {
   // Stopped at the end: the peer's TIME-WAIT timer must not hold the test process for a minute.
   const clock = new StoppableClock();
   const sw = new EthernetSwitch({ clock });
@@ -77,40 +81,63 @@ test('serve --tap runs the stack on an Ethernet link: a peer on the same segment
     onFrame: (fn) => port.onFrame(fn),
     onBurstEnd: (fn) => port.onBurstEnd(fn),
     close: () => void (closed = true),
+    get stats() {
+      return port.stats;
+    },
   };
   const peer = new Stack({ link: sw.port(), addresses: ['10.0.2.15/24'], clock, mac: '02:00:00:00:00:0f' });
+  const sent = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
   const ac = new AbortController();
   const c = capture();
-  const out: string[] = [];
-  const echoed = new Promise<string>((resolve, reject) => {
+  let exit: number | undefined;
+  const echoed = new Promise<Uint8Array>((resolve, reject) => {
     const onListening = (): void => {
       const conn = peer.net.connect({ host: '10.0.2.2', port: 7 });
-      let got = '';
+      const got: Uint8Array[] = [];
+      let n = 0;
       conn.on('data', (d: Uint8Array) => {
-        got += Buffer.from(d).toString();
-        if (got.length >= 5) {
+        got.push(Uint8Array.from(d));
+        n += d.length;
+        if (n >= size) {
           conn.end();
-          resolve(got);
+          resolve(Uint8Array.from(Buffer.concat(got)));
         }
       });
       conn.on('error', reject);
-      conn.write('hello');
+      conn.write(sent);
     };
     void serveCommand(
-      ['--tap', 'tap-test', '--mac', '02:00:00:00:00:02', '--address', '10.0.2.2/24', '--port', '7', '--echo'],
+      ['--tap', 'tap-test', '--mac', '02:00:00:00:00:02', '--address', '10.0.2.2/24', '--port', '7', '--echo', ...extra],
       c.io,
       { openLink: (o) => ((opened = o), link), signal: ac.signal, onListening },
-    ).then((status) => out.push(`exit ${status}`));
+    ).then((status) => (exit = status));
   });
-  assert.equal(await echoed, 'hello');
-  assert.equal(opened?.kind, 'tap');
+  const result = await echoed;
   ac.abort();
-  for (let i = 0; i < 500 && !out.includes('exit 0'); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(out.includes('exit 0'), c.err());
-  assert.ok(closed, 'the link is closed at the end');
-  assert.match(c.err(), /synack's MAC on tap-test is 02:00:00:00:00:02/);
-  assert.deepEqual(peer.interface?.neighbours().filter((n) => n.address === '10.0.2.2').map((n) => n.mac), ['02:00:00:00:00:02']);
+  for (let i = 0; i < 500 && exit === undefined; i++) await new Promise((r) => setTimeout(r, 20));
   clock.stop();
+  assert.equal(exit, 0, c.err());
+  return { echoed: result, sent, peer, opened, closed, out: c.out(), err: c.err() };
+}
+
+test('serve --tap runs the stack on an Ethernet link: a peer on the same segment ARPs for it and is echoed', { timeout: 30_000 }, async () => {
+  const r = await echoOverSwitch([], 5);
+  assert.deepEqual(r.echoed, r.sent);
+  assert.equal(r.opened?.kind, 'tap');
+  assert.ok(r.closed, 'the link is closed at the end');
+  assert.match(r.err, /synack's MAC on tap-test is 02:00:00:00:00:02/);
+  assert.deepEqual(r.peer.interface?.neighbours().filter((n) => n.address === '10.0.2.2').map((n) => n.mac), ['02:00:00:00:00:02']);
+});
+
+test('serve --tap with the impairment flags impairs the frames both ways, and the echo still comes back whole', { timeout: 60_000 }, async () => {
+  const r = await echoOverSwitch(['--loss', '0.05', '--delay', '1', '--seed', '3', '--json'], 256 * 1024);
+  assert.deepEqual(r.echoed, r.sent);
+  assert.match(r.err, /impaired both ways: 5% loss, 1 ms delay, seed 3/);
+  const summary = JSON.parse(r.out) as { tap: string; link: { impairment: { out: { sent: number; dropped: number }; in: { sent: number; dropped: number } } } };
+  assert.equal(summary.tap, 'tap-test');
+  const { out, in: inward } = summary.link.impairment;
+  assert.ok(out.sent > 150 && inward.sent > 150, JSON.stringify(summary.link.impairment));
+  assert.ok(out.dropped > 0 && inward.dropped > 0, 'frames were lost both ways');
 });
 
 test('a usage error with --tap touches no device', async () => {
