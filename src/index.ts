@@ -55,3 +55,6 @@ export {
 } from './services/dhcp-server.js';
 export { DhcpClient, type DhcpClientOptions, type DhcpClientAction, type DhcpClientState, type DhcpLease } from './services/dhcp-client.js';
 export { serveDhcp, runDhcpClient, type DhcpHost, type DhcpServerHandle, type DhcpClientHandle, type RunDhcpClientOptions } from './services/dhcp.js';
+// The gateway's LAN half: a synack router on an Ethernet segment (ARP/NDP, RAs, DHCP, DNS) in
+// QEMU's user-mode layout; `synack gateway` runs it on a TAP device.
+export { LanGateway, lanLayout, type LanGatewayOptions, type LanGatewayEvent, type LanLayout } from './gateway/lan.js';
