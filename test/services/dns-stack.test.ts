@@ -198,3 +198,25 @@ test('TCP: a client that pipelines queries and does not read is not read from ei
   conn.close();
   service.close();
 });
+
+test('a server on every address answers from the address asked (the gateway\'s .2 and .3); one bound to an address serves only it', async () => {
+  const net = twoStacks('virtual', { stack: { dnsServers: ['10.0.0.3'] } });
+  net.b.addAddress('10.0.0.3/24');
+  const any = serveDns(net.b, { records: RECORDS });
+  // The stub's socket is connected to 10.0.0.3: an answer from 10.0.0.2 would not reach it.
+  assert.deepEqual(await net.run(dnsLookup(net.a, 'gw.lan', { family: 4 })), { address: '10.0.0.2', family: 4 });
+  any.close();
+  const one = serveDns(net.b, { records: RECORDS, address: '10.0.0.3' });
+  assert.deepEqual(await net.run(new DnsStub(net.a, { servers: ['10.0.0.3'] }).lookup('gw.lan', { family: 4 })), { address: '10.0.0.2', family: 4 });
+  const refused = await net.run(rejection(new DnsStub(net.a, { servers: ['10.0.0.2'], timeoutMs: 500, attempts: 1 }).query('gw.lan', 1)));
+  assert.equal(refused.code, 'ECONNREFUSED');
+  // TCP is bound to the same address only.
+  const c = net.a.tcpConnect({ host: '10.0.0.2', port: 53 });
+  let error: string | null = null;
+  c.events = { onClosed: (e) => {
+    error = e?.code ?? 'closed';
+  } };
+  await net.sleep(100);
+  assert.equal(error, 'ECONNREFUSED');
+  one.close();
+});
