@@ -147,6 +147,8 @@ export class EthernetSwitch {
   #nextPort = 0;
   /** Ports that received frames in the burst being switched, to call their onBurstEnd once. */
   #touched: EthernetPort[] = [];
+  /** The other of two lists `#endBurst` swaps (a flood to 1,000 ports allocates no new list per burst). */
+  #spare: EthernetPort[] = [];
   #burst = 0;
   readonly #frameObservers: Array<(frame: Uint8Array, from: EthernetPort) => void> = [];
 
@@ -302,9 +304,14 @@ export class EthernetSwitch {
   readonly #endBurst = (): void => {
     const touched = this.#touched;
     if (touched.length === 0) return;
-    this.#touched = [];
+    this.#touched = this.#spare;
     this.#burst++;
-    for (const p of touched) if (!p.removed) p.endBurst();
+    for (let i = 0; i < touched.length; i++) {
+      const p = touched[i]!;
+      if (!p.removed) p.endBurst();
+    }
+    touched.length = 0;
+    this.#spare = touched;
   };
 }
 
