@@ -220,3 +220,17 @@ test('a server on every address answers from the address asked (the gateway\'s .
   assert.equal(error, 'ECONNREFUSED');
   one.close();
 });
+
+test('with a larger EDNS size on both sides a 3 KB answer comes over UDP in one fragmented datagram, no TCP', async () => {
+  const net = twoStacks('virtual', { stack: { dnsServers: ['10.0.0.2'] } });
+  const svc = serveDns(net.b, { records: RECORDS, payloadSize: 4096 });
+  const stub = new DnsStub(net.a, { ednsPayload: 4096 });
+  const m = await net.run(stub.query('big.lan', DnsType.TXT));
+  assert.equal(m.tc, false);
+  assert.equal(m.edns?.udpPayloadSize, 4096);
+  const data = m.answers[0]!.data;
+  assert.ok(data.kind === 'TXT' && data.strings.length === 12);
+  assert.deepEqual(stub.counters, { udp: 1, tcp: 0, timeouts: 0 });
+  assert.equal(svc.server.counters.truncated, 0);
+  svc.close();
+});
