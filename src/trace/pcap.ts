@@ -8,6 +8,8 @@
  * Reference: https://www.tcpdump.org/linktypes.html and draft-ietf-opsawg-pcap §4–5.
  */
 
+import type { TraceEvent } from './events.js';
+
 /** LINKTYPE_RAW: raw IPv4 or IPv6, no link-layer header. */
 export const LINKTYPE_RAW = 101;
 /** IEEE 802.3 Ethernet frames (tcpdump.org link types). */
@@ -81,6 +83,19 @@ export class PcapWriter {
     this.record(tMs, packet);
   }
 
+  /**
+   * Records the packet a trace event carries: TCP segments ('segment') and UDP datagrams
+   * ('datagram'), in the directions asked (default both: a capture of one host). Other events
+   * are ignored; returns whether one was written. A datagram is recorded whole, as the stack sent
+   * it before fragmentation or took it in after reassembly.
+   */
+  writeEvent(e: TraceEvent, dirs: 'in' | 'out' | 'both' = 'both'): boolean {
+    const packet = tracePacket(e, dirs);
+    if (packet === null) return false;
+    this.record(e.t, packet);
+    return true;
+  }
+
   /** The whole capture: global header and every collected record. */
   toBytes(): Uint8Array {
     const out = new Uint8Array(PCAP_GLOBAL_HEADER_LENGTH + this.collectedLength);
@@ -92,4 +107,11 @@ export class PcapWriter {
     }
     return out;
   }
+}
+
+/** The IP packet of a 'segment' or 'datagram' trace event in the directions asked, else null. */
+export function tracePacket(e: TraceEvent, dirs: 'in' | 'out' | 'both' = 'both'): Uint8Array | null {
+  if (e.type !== 'segment' && e.type !== 'datagram') return null;
+  if (dirs !== 'both' && e.dir !== dirs) return null;
+  return e.packet;
 }

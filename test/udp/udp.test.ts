@@ -311,3 +311,25 @@ test('a throwing onMessage is counted as an internal error; the stack goes on', 
   assert.equal(n, 2);
   assert.equal(b.counters.internalErrors, 2);
 });
+
+test('pcap from a trace: PcapWriter.writeEvent records TCP segments and UDP datagrams, readCapture reads them back', async () => {
+  const { PcapWriter } = await import('../../src/trace/pcap.js');
+  const { readCapture } = await import('../../src/trace/capture.js');
+  const { a, b, step } = pair();
+  const pcap = new PcapWriter();
+  let other = 0;
+  a.on('trace', (e) => {
+    if (!pcap.writeEvent(e)) other++;
+  });
+  const s = b.udpBind({ port: 53 });
+  s.onMessage = (d, r) => s.send(d, r.address, r.port);
+  a.udpBind().send(text('query'), '10.0.0.2', 53);
+  b.tcpListen({ port: 80 });
+  a.tcpConnect({ host: '10.0.0.2', port: 80 });
+  step(50);
+  const cap = readCapture(pcap.toBytes());
+  const protocols = cap.packets.map((p) => ip(p.bytes).protocol);
+  assert.equal(protocols.filter((x) => x === PROTO_UDP).length, 2, 'the query out and the answer in');
+  assert.ok(protocols.filter((x) => x === 6).length >= 3, 'the handshake');
+  assert.ok(other > 0, 'state changes and notes are not packets');
+});
