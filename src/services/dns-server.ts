@@ -24,7 +24,7 @@
 import type { Clock, TimerHandle } from '../link/clock.js';
 import { parseAddress } from '../wire/address.js';
 import {
-  DnsClass, DnsRcode, DnsType, dnsNameKey, dnsRcodeName, dnsTypeName, parseDns, reverseName,
+  DnsClass, DnsRcode, DnsType, dnsNameKey, dnsNameLabels, dnsRcodeName, dnsTypeName, parseDns, reverseName,
   txtStrings, writeDns, DNS_HEADER_LENGTH, type DnsMessage, type DnsQuestion, type DnsRecord,
 } from '../wire/dns.js';
 import type { TcpConnection, TcpListener } from '../tcp/user.js';
@@ -233,6 +233,10 @@ export class DnsServer {
     };
     for (const { name, entry: e } of this.#entries.values()) {
       const ttl = e.ttl ?? this.#ttl;
+      for (const n of [name, e.cname, ...(e.srv ?? []).map((x) => x.target)]) {
+        if (n !== undefined && (dnsNameLabels(n) === null || dnsNameKey(n) === '')) bad(`not a DNS name: ${JSON.stringify(n)}`);
+      }
+      if (!Number.isInteger(ttl) || ttl < 0 || ttl > 0x7fffffff) bad(`${name}: TTL out of range: ${ttl}`);
       if (e.cname !== undefined) {
         if (e.addresses?.length || e.txt !== undefined || e.srv?.length) bad(`${name}: a CNAME name has no other records (RFC 1034 §3.6.2)`);
         add(name, { name, type: DnsType.CNAME, class: DnsClass.IN, ttl, data: { kind: 'CNAME', name: e.cname } });

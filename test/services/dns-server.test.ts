@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { VirtualClock } from '../../src/link/clock.js';
-import { DnsServer, type DnsQueryEvent, type DnsServerOptions, type DnsUpstream } from '../../src/services/dns-server.js';
+import { DnsServer, type DnsQueryEvent, type DnsServerOptions, type DnsStaticRecords, type DnsUpstream } from '../../src/services/dns-server.js';
 import {
   DnsRcode, DnsType, dnsQuery, parseDns, writeDns, type DnsMessage, type DnsRecord,
 } from '../../src/wire/dns.js';
@@ -97,6 +97,9 @@ test('NXDOMAIN with the SOA under the local domain; NODATA for a type a static n
   const other = await ask(server, dnsQuery(1, 'example.com', DnsType.A));
   assert.deepEqual([other.rcode, other.aa, other.ra], [DnsRcode.NXDOMAIN, false, false]);
   assert.throws(() => new DnsServer({ clock: new VirtualClock(), records: { x: { cname: 'y', addresses: ['1.2.3.4'] } } }), RangeError);
+  for (const records of [{ 'a..b': '1.2.3.4' }, { x: 'not-an-address' }, { x: { cname: `${'l'.repeat(64)}.lan` } }, { x: { addresses: ['1.2.3.4'], ttl: -1 } }] as DnsStaticRecords[]) {
+    assert.throws(() => new DnsServer({ clock: new VirtualClock(), records }), RangeError, JSON.stringify(records));
+  }
 });
 
 test('localhost (RFC 6761) and private reverse names (RFC 6303) are answered here, never forwarded', async () => {
