@@ -4,14 +4,14 @@
  * simulations put many hosts on one LAN in virtual time (the lead puts 1,000 on one switch).
  *
  * What it does, as a Linux bridge does:
- * - learns which port each source MAC lives behind (802.1D §8.7 the Learning Process), in a table
- *   bounded in entries (`macTableSize`) whose entries age out after `ageingMs` without a frame from
- *   that MAC (802.1D's default Ageing Time, and Linux's bridge `ageing_time`, is 300 s);
+ * - learns which port each source MAC lives behind (IEEE 802.1D-2004 §7.8, the Learning Process),
+ *   in a table bounded in entries (`macTableSize`) whose entries age out after `ageingMs` without a
+ *   frame from that MAC (the recommended Ageing Time, §7.9.2, and Linux's bridge `ageing_time`, are
+ *   300 s);
  * - forwards a frame to a known unicast destination on that port only, and floods broadcast,
  *   multicast (no IGMP/MLD snooping: every multicast is flooded) and unknown unicast to every port
- *   but the one it came in on — a frame never goes back out of its ingress port, and a frame for a
- *   MAC learned on the ingress port is filtered (802.1D §8.7.3 never forwards onto the reception
- *   port);
+ *   but the one it came in on — a frame never goes back out of its reception port (§7.7.1), and a
+ *   frame for a MAC learned on the reception port is filtered (Linux drops it too);
  * - drops runts (shorter than the 14-byte Ethernet II header), frames longer than `mtu + 18` (the
  *   header and an 802.1Q tag) and frames whose source is a multicast or all-zero MAC (not a valid
  *   station address: Linux's br_handle_frame drops them too). No FCS: frames are as TAP carries them.
