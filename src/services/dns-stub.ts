@@ -52,7 +52,7 @@ export interface DnsStubOptions {
   ednsPayload?: number;
 }
 
-export type DnsStubErrorCode = 'ENOTFOUND' | 'ETIMEOUT' | 'ESERVFAIL' | 'EREFUSED' | 'ECONNREFUSED' | 'EBADRESP';
+export type DnsStubErrorCode = 'ENOTFOUND' | 'ETIMEOUT' | 'ESERVFAIL' | 'EREFUSED' | 'ECONNREFUSED';
 
 /** node's dns error shape: `getaddrinfo ENOTFOUND name`, with code, syscall and hostname. */
 export class DnsStubError extends Error {
