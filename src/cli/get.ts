@@ -1,5 +1,5 @@
 /**
- * `synack get URL (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]... --address IP... [-o F]`:
+ * `synack get URL (--tun IF | --tap IF [--mac MAC] [--dhcp]) [--kernel-address CIDR]... [--address IP...] [-o F]`:
  * one HTTP/1.1 GET with node's own `http` client over a synack socket (`createConnection`), the stack
  * on a TUN or TAP device (CONTRACT.md, CLI). The body is streamed to F or stdout; a progress bar goes
  * to stderr when stderr is a terminal. Exit 0 on a 2xx, 1 on an HTTP error, a failed connection or an interrupt, 2 on bad
@@ -17,13 +17,16 @@ import {
   TUN_HELP, TUN_OPTIONS, formatBytes, openStack, parseTunValues, stopSignal,
   type StackOnLink, type TunConfig, type TunDeps,
 } from './tun-options.js';
+import { DHCP_TIMEOUT_MS, acquireLease, describeLease, type DhcpDeps, type DhcpRun } from './dhcp-option.js';
 
 export const GET_HELP = `Usage: synack get URL (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]...
-                  --address IP... [-o F]
+                  (--address IP... | --tap IF --dhcp) [-o F]
 
 One HTTP/1.1 GET through the synack stack on a Linux TUN or TAP device (node's http client over a
-synack socket). URL is http:// with an IP address (synack does no name lookup):
-http://10.9.0.1:8000/file, http://[fd09::1]:8000/file. Needs root or CAP_NET_ADMIN.
+synack socket). URL is http:// with an IP address, http://10.9.0.1:8000/file or
+http://[fd09::1]:8000/file, or with --dhcp a host name, http://files.lan:8000/file, looked up by
+synack's own resolver through the DNS servers the DHCP server gave (never the host's resolver).
+Needs root or CAP_NET_ADMIN.
 
 Options:
   -o, --output F           write the body to F (default: stdout)
@@ -40,9 +43,10 @@ a body cut short, or Ctrl-C; 2 on bad usage.
 /** Where a GET goes. */
 export interface GetTarget {
   url: string;
-  /** The address alone (no brackets). */
+  /** The address alone (no brackets), or a host name (lower case). */
   host: string;
-  family: 4 | 6;
+  /** The address's family; 0 for a host name (looked up through the stack's DNS servers). */
+  family: 0 | 4 | 6;
   port: number;
   /** Path and query, as sent in the request line. */
   path: string;
@@ -50,7 +54,7 @@ export interface GetTarget {
   hostHeader: string;
 }
 
-/** Checks an http:// URL whose host is an IP address. Throws UsageError. */
+/** Checks an http:// URL whose host is an IP address or a name (family 0). Throws UsageError. */
 export function parseGetUrl(text: string): GetTarget {
   let u: URL;
   try {
@@ -61,10 +65,8 @@ export function parseGetUrl(text: string): GetTarget {
   if (u.protocol !== 'http:') throw new UsageError(`bad URL '${text}': only http:// is supported (no TLS)`);
   if (u.username !== '' || u.password !== '') throw new UsageError(`bad URL '${text}': credentials in URLs are not supported`);
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const family = isIP(host);
-  if (family !== 4 && family !== 6) {
-    throw new UsageError(`bad URL '${text}': the host must be an IP address (synack does no name lookup)`);
-  }
+  const ip = isIP(host);
+  const family = ip === 4 || ip === 6 ? ip : 0;
   return {
     url: u.href,
     host,
@@ -156,6 +158,8 @@ export interface GetResult {
   seconds: number;
   /** The connection's tcp_info when the body was complete. */
   tcpInfo: TcpInfo | undefined;
+  /** The server's address (a host name's, as looked up). */
+  remoteAddress: string | undefined;
 }
 
 export interface GetOptions {
@@ -167,6 +171,8 @@ export interface GetOptions {
   signal?: AbortSignal;
   onResponse?: (status: number, contentLength: number | undefined) => void;
   onProgress?: (received: number) => void;
+  /** The family a host name is looked up in (0, the default: either). */
+  family?: 0 | 4 | 6;
 }
 
 function codeOf(e: unknown): string | undefined {
@@ -240,7 +246,7 @@ export function httpGet(net: Pick<Net, 'connect'>, target: GetTarget, opts: GetO
       headers: { host: target.hostHeader, 'user-agent': 'synack-get', accept: '*/*' },
       // No agent: one connection, 'Connection: close', as curl does for a single URL.
       createConnection: () => {
-        sock = net.connect({ host: target.host, port: target.port });
+        sock = net.connect({ host: target.host, port: target.port, ...(opts.family ? { family: opts.family } : {}) });
         sock.on('error', (e) => (sockError ??= e));
         sock.on('end', () => (serverClosed = true));
         sock.setTimeout(opts.timeoutMs);
@@ -289,6 +295,7 @@ export function httpGet(net: Pick<Net, 'connect'>, target: GetTarget, opts: GetO
         if (!res.complete) return finish(cutShort());
         finish(null, {
           status, statusMessage, bytes: received, contentLength, seconds: (performance.now() - started) / 1000, tcpInfo,
+          remoteAddress: sock?.remoteAddress,
         });
       }, (err: unknown) => finish(fromError(err)));
     });
@@ -331,7 +338,10 @@ export function parseGetArgs(args: string[]): GetArgs | { help: true } {
   }
   const target = parseGetUrl(parsed.positionals[0]!);
   const tun = parseTunValues(v);
-  if (!tun.addresses.some((a) => a.family === target.family)) {
+  if (target.family === 0) {
+    // Names go to the DNS servers DHCP gives; there is no other source of them (never the host's resolver).
+    if (!tun.dhcp) throw new UsageError(`bad URL '${target.url}': without --dhcp the host must be an IP address (a name is looked up through the DNS servers DHCP gives)`);
+  } else if (!tun.addresses.some((a) => a.family === target.family) && !(tun.dhcp && target.family === 4)) {
     throw new UsageError(`no IPv${target.family} --address to reach ${target.host} from`);
   }
   if (tun.addresses.some((a) => a.address === target.host)) {
@@ -349,7 +359,7 @@ export function parseGetArgs(args: string[]): GetArgs | { help: true } {
   return { help: false, json: v.json === true, target, tun, output: v.output, timeoutMs };
 }
 
-export interface GetDeps extends TunDeps {
+export interface GetDeps extends TunDeps, DhcpDeps {
   /** Where the body goes without -o (default process.stdout). */
   stdout?: NodeJS.WritableStream;
   /** Whether stderr is a terminal (the progress bar; default process.stderr.isTTY). */
@@ -389,6 +399,18 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
   }
   for (const note of s.notes) io.stderr(`synack get: note: ${note}\n`);
   stop.onAgain(() => s.hurry());
+  let dhcp: DhcpRun | undefined;
+  if (a.tun.dhcp) {
+    try {
+      dhcp = await acquireLease(s.stack, s.link.name, { timeoutMs: deps.dhcpTimeoutMs ?? DHCP_TIMEOUT_MS, hostname: 'synack-get', signal: interrupt.signal });
+    } catch (e) {
+      await s.shutdown(0);
+      stop.dispose();
+      io.stderr(`synack get: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
+      return EXIT_FAILED;
+    }
+    io.stderr(`synack get: ${describeLease(dhcp.summary)}\n`);
+  }
   const tty = deps.stderrIsTTY ?? process.stderr.isTTY === true;
   const bar = tty ? new ProgressBar(io.stderr, deps.stderrColumns ?? (process.stderr.columns || 80)) : undefined;
   let result: GetResult | undefined;
@@ -410,6 +432,8 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
       endOutput: output !== undefined,
       onResponse: (_status, length) => bar?.setTotal(length),
       onProgress: (n) => bar?.update(n),
+      // Only the families the stack has an address of (with --dhcp alone: IPv4).
+      family: familyToLookUp(s.stack.addresses),
     });
     if (bar) {
       bar.update(result.bytes);
@@ -427,6 +451,8 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
     }
   }
   await s.shutdown(1000);
+  // No RELEASE (dhcp-option.ts): the client only stops, once the connection has closed.
+  dhcp?.handle.close();
   stop.dispose();
   if (failure) io.stderr(`synack get: ${failure.message}${a.output !== undefined && opened ? ` (${a.output} is incomplete)` : ''}\n`);
   if (a.json) {
@@ -440,11 +466,20 @@ export async function getCommand(args: string[], io: CliIO, deps: GetDeps = {}):
       seconds: result?.seconds ?? null,
       output: a.output,
       [a.tun.kind]: s.link.name,
-      addresses: a.tun.addresses.map((x) => x.cidr),
+      addresses: [...(dhcp ? [`${dhcp.summary.address}/${dhcp.summary.prefix}`] : []), ...a.tun.addresses.map((x) => x.cidr)],
+      ...(dhcp ? { dhcp: dhcp.summary } : {}),
+      remoteAddress: result?.remoteAddress ?? null,
       tcpInfo: result?.tcpInfo ?? null,
       stack: s.stack.counters,
       ...(s.link.stats !== undefined ? { link: s.link.stats } : {}),
     })}\n`);
   }
   return failure ? EXIT_FAILED : EXIT_OK;
+}
+
+/** The family to look a host name up in: the one the stack has addresses of, or 0 (either) with both. */
+function familyToLookUp(addresses: readonly string[]): 0 | 4 | 6 {
+  const v6 = addresses.some((x) => x.includes(':') && !x.toLowerCase().startsWith('fe80:'));
+  const v4 = addresses.some((x) => !x.includes(':'));
+  return v4 && !v6 ? 4 : v6 && !v4 ? 6 : 0;
 }

@@ -1,5 +1,5 @@
 /**
- * `synack serve (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]... --address IP... --port P
+ * `synack serve (--tun IF | --tap IF [--mac MAC] [--dhcp]) [--kernel-address CIDR]... --address IP... --port P
  * (--http DIR | --echo | --discard)`: the stack on a TUN or TAP device, serving files over HTTP/1.1
  * (node's own `http` server fed synack sockets), or echoing, or discarding, until SIGINT/SIGTERM
  * (CONTRACT.md, CLI).
@@ -19,9 +19,11 @@ import {
   TUN_HELP, TUN_OPTIONS, formatBytes, formatCounters, hostPort, openStack, parseTunValues, stopSignal,
   type StackOnLink, type TunConfig, type TunDeps,
 } from './tun-options.js';
+import { DHCP_TIMEOUT_MS, acquireLease, describeLease, type DhcpDeps, type DhcpRun } from './dhcp-option.js';
 
 export const SERVE_HELP = `Usage: synack serve (--tun IF | --tap IF [--mac MAC]) [--kernel-address CIDR]...
-                    --address IP... --port P (--http DIR | --echo | --discard) [--json] [--stats]
+                    (--address IP... | --tap IF --dhcp) --port P (--http DIR | --echo | --discard)
+                    [--json] [--stats]
 
 Runs the synack stack on a Linux TUN device (IP packets) or TAP device (Ethernet frames: the stack
 answers ARP and neighbour discovery) and serves on its own address until SIGINT or SIGTERM,
@@ -47,7 +49,8 @@ Example (as root):
   ip netns exec demo synack serve --tun synack0 --kernel-address 10.9.0.1/24 \\
       --address 10.9.0.2/24 --port 8000 --http ./public &
   ip netns exec demo curl -O http://10.9.0.2:8000/file
-  (or --tap synack0 for an Ethernet link: the kernel then ARPs for 10.9.0.2)
+  (or --tap synack0 for an Ethernet link: the kernel then ARPs for 10.9.0.2; or, on a LAN with a
+  DHCP server, --tap synack0 --dhcp instead of the addresses: the lease is printed on stderr)
 `;
 
 // ---------------------------------------------------------------------------------------------------
@@ -354,7 +357,7 @@ export function parseServeArgs(args: string[]): ServeArgs | { help: true } {
   return { help: false, json: v.json === true, stats: v.stats === true, tun, port, mode };
 }
 
-export interface ServeDeps extends TunDeps {
+export interface ServeDeps extends TunDeps, DhcpDeps {
   /** Called once the server listens (tests start their clients here). */
   onListening?: (stack: Stack) => void;
 }
@@ -389,16 +392,33 @@ export async function serveCommand(args: string[], io: CliIO, deps: ServeDeps = 
     return EXIT_FAILED;
   }
   for (const note of s.notes) io.stderr(`synack serve: note: ${note}\n`);
+  let dhcp: DhcpRun | undefined;
+  if (a.tun.dhcp) {
+    const interrupted = new AbortController();
+    void stop.stopped.then(() => interrupted.abort());
+    try {
+      dhcp = await acquireLease(s.stack, s.link.name, { timeoutMs: deps.dhcpTimeoutMs ?? DHCP_TIMEOUT_MS, hostname: 'synack-serve', signal: interrupted.signal });
+    } catch (e) {
+      stop.dispose();
+      await s.shutdown(0);
+      io.stderr(`synack serve: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
+      return EXIT_FAILED;
+    }
+    io.stderr(`synack serve: ${describeLease(dhcp.summary)}\n`);
+  }
+  // The leased address first, then the ones given.
+  const addresses = [...(dhcp ? [{ address: dhcp.summary.address, cidr: `${dhcp.summary.address}/${dhcp.summary.prefix}` }] : []), ...a.tun.addresses];
   let service: Service;
   try {
     service = await startService(s.stack, a.port, a.mode);
   } catch (e) {
+    dhcp?.handle.close();
     stop.dispose();
     await s.shutdown(0);
     io.stderr(`synack serve: cannot listen on port ${a.port}: ${oneLine(e instanceof Error ? e.message : String(e))}\n`);
     return EXIT_FAILED;
   }
-  const where = a.tun.addresses.map((x) => hostPort(x.address, a.port)).join(', ');
+  const where = addresses.map((x) => hostPort(x.address, a.port)).join(', ');
   const what = a.mode.kind === 'http' ? `http (files under ${a.mode.dir})` : a.mode.kind;
   // --json keeps stdout for the summary alone (CONTRACT.md, CLI).
   const say = a.json ? io.stderr : io.stdout;
@@ -413,7 +433,9 @@ export async function serveCommand(args: string[], io: CliIO, deps: ServeDeps = 
   if (onUsr1) process.off('SIGUSR1', onUsr1);
   stop.onAgain(() => s.hurry());
   service.close();
+  // No RELEASE (dhcp-option.ts): the client only stops, once the connections have closed.
   await s.shutdown();
+  dhcp?.handle.close();
   stop.dispose();
   const st = service.stats();
   if (a.json) {
@@ -423,7 +445,8 @@ export async function serveCommand(args: string[], io: CliIO, deps: ServeDeps = 
       mode: a.mode.kind,
       ...(a.mode.kind === 'http' ? { dir: a.mode.dir } : {}),
       [a.tun.kind]: s.link.name,
-      addresses: a.tun.addresses.map((x) => x.cidr),
+      addresses: addresses.map((x) => x.cidr),
+      ...(dhcp ? { dhcp: dhcp.summary } : {}),
       kernelAddresses: a.tun.kernelAddresses.map((x) => x.cidr),
       port: a.port,
       durationS: (Date.now() - started) / 1000,

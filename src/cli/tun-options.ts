@@ -28,6 +28,7 @@ export const TUN_OPTIONS = {
   address: { type: 'string', multiple: true },
   mtu: { type: 'string' },
   offload: { type: 'boolean' },
+  dhcp: { type: 'boolean' },
   ...IMPAIR_OPTIONS,
 } as const;
 
@@ -41,6 +42,9 @@ export const TUN_HELP = `  --tun IF                 the TUN device to use (creat
   --address IP             the stack's own address, CIDR or plain (10.9.0.2/24 or 10.9.0.2);
                            repeatable, for IPv4 and IPv6 (with --tap a plain one takes the
                            --kernel-address's prefix: on Ethernet the prefix says what is on-link)
+  --dhcp                   with --tap, instead of an IPv4 --address: take the stack's address,
+                           default router and DNS servers from the LAN's DHCP server (waits up to
+                           30 s; the lease is shown on stderr; no RELEASE at exit)
   --mtu N                  the device's MTU (default 1500)
   --offload                virtio-net offloads on the device (IFF_VNET_HDR): the kernel hands over
                            TCP segments of up to 64 KiB in one read, and the stack's back-to-back
@@ -82,6 +86,8 @@ export interface TunConfig {
   impairment: Impairment;
   /** Ask the kernel for virtio-net offloads (TunLink `offload` and `gso`). */
   offload: boolean;
+  /** --dhcp: the IPv4 address, router and DNS servers come from DHCP (src/cli/dhcp-option.ts). */
+  dhcp: boolean;
 }
 
 /** The values parseArgs gives for TUN_OPTIONS. */
@@ -93,6 +99,7 @@ export interface TunValues extends ImpairValues {
   address?: string[] | undefined;
   mtu?: string | undefined;
   offload?: boolean | undefined;
+  dhcp?: boolean | undefined;
 }
 
 /**
@@ -146,7 +153,13 @@ export function parseTunValues(v: TunValues): TunConfig {
     mac = formatMac(bytes);
   }
   const given = (v.address ?? []).map((t) => parseLinkAddress('address', t));
-  if (given.length === 0) throw new UsageError('--address IP is required (the stack\'s own address, e.g. --address 10.9.0.2/24)');
+  const dhcp = v.dhcp === true;
+  if (dhcp) {
+    // DHCP (RFC 2131) is broadcast to and from MAC addresses: it needs an Ethernet link.
+    if (kind !== 'tap') throw new UsageError('--dhcp goes with --tap: DHCP needs Ethernet (broadcast and a MAC), which a TUN device lacks');
+    const v4 = given.find((a) => a.family === 4);
+    if (v4 !== undefined) throw new UsageError(`--dhcp gives the IPv4 address: drop --address ${v4.address} (an IPv6 --address may stay)`);
+  } else if (given.length === 0) throw new UsageError('--address IP is required (the stack\'s own address, e.g. --address 10.9.0.2/24), or --dhcp with --tap');
   // On Ethernet the prefix decides what is on-link (reached by ARP/NDP): a plain address takes the
   // kernel side's prefix, else the usual subnet (/24, /64). On TUN everything crosses the one link.
   const kernelPrefix = (family: 4 | 6): number | undefined =>
@@ -194,7 +207,7 @@ export function parseTunValues(v: TunValues): TunConfig {
     if (offload) throw new UsageError('--offload cannot be combined with the impairment flags (a 64 KiB super-packet would be impaired as one packet)');
     notes.push(`the path to the kernel is impaired both ways: ${describeImpairment(impairment)}`);
   }
-  return { tun: device, kind, mac, mtu, addresses, kernelAddresses, notes, impairment, offload };
+  return { tun: device, kind, mac, mtu, addresses, kernelAddresses, notes, impairment, offload, dhcp };
 }
 
 interface CommandLinkParts {
