@@ -24,6 +24,7 @@ export const TUN_OPTIONS = {
   tun: { type: 'string' },
   tap: { type: 'string' },
   mac: { type: 'string' },
+  netns: { type: 'string' },
   'kernel-address': { type: 'string', multiple: true },
   address: { type: 'string', multiple: true },
   mtu: { type: 'string' },
@@ -37,6 +38,9 @@ export const TUN_HELP = `  --tun IF                 the TUN device to use (creat
                            neighbour discovery); created if missing, needs CAP_NET_ADMIN
   --mac MAC                with --tap: the stack's own MAC (default: a random locally administered
                            one); the kernel side keeps its own
+  --netns NS               with --tap: move the device's kernel side into network namespace NS
+                           (made by \`ip netns add NS\`), where --kernel-address is set; this
+                           process stays in its own
   --kernel-address CIDR    the kernel's side of the link, e.g. 10.9.0.1/24 or fd09::1/64; set on
                            the device, which is then brought up (repeatable: one per family)
   --address IP             the stack's own address, CIDR or plain (10.9.0.2/24 or 10.9.0.2);
@@ -75,6 +79,8 @@ export interface TunConfig {
   kind: 'tun' | 'tap';
   /** With --tap: the stack's MAC (`aa:bb:cc:dd:ee:ff`), or undefined for a random one. */
   mac: string | undefined;
+  /** With --tap: the namespace the kernel side is moved into. */
+  netns: string | undefined;
   mtu: number | undefined;
   /** The stack's addresses, in the order given. */
   addresses: LinkAddress[];
@@ -95,6 +101,7 @@ export interface TunValues extends ImpairValues {
   tun?: string | undefined;
   tap?: string | undefined;
   mac?: string | undefined;
+  netns?: string | undefined;
   'kernel-address'?: string[] | undefined;
   address?: string[] | undefined;
   mtu?: string | undefined;
@@ -152,6 +159,12 @@ export function parseTunValues(v: TunValues): TunConfig {
     }
     mac = formatMac(bytes);
   }
+  if (v.netns !== undefined) {
+    if (kind !== 'tap') throw new UsageError('--netns goes with --tap (it moves the TAP device\'s kernel side)');
+    if (v.netns === '' || v.netns === '.' || v.netns === '..' || /[/\s]/.test(v.netns)) {
+      throw new UsageError(`bad --netns '${v.netns}': a namespace name as \`ip netns add\` takes`);
+    }
+  }
   const given = (v.address ?? []).map((t) => parseLinkAddress('address', t));
   const dhcp = v.dhcp === true;
   if (dhcp) {
@@ -207,7 +220,7 @@ export function parseTunValues(v: TunValues): TunConfig {
     if (offload) throw new UsageError('--offload cannot be combined with the impairment flags (a 64 KiB super-packet would be impaired as one packet)');
     notes.push(`the path to the kernel is impaired both ways: ${describeImpairment(impairment)}`);
   }
-  return { tun: device, kind, mac, mtu, addresses, kernelAddresses, notes, impairment, offload, dhcp };
+  return { tun: device, kind, mac, netns: v.netns, mtu, addresses, kernelAddresses, notes, impairment, offload, dhcp };
 }
 
 interface CommandLinkParts {
@@ -265,6 +278,8 @@ export interface OpenLinkOptions {
   /** Default 'tun'. */
   kind?: 'tun' | 'tap';
   name: string;
+  /** TAP: the namespace to move the kernel side into. */
+  netns?: string;
   mtu?: number;
   kernelAddresses: string[];
   /** Receive offload and send-side GSO (TunLink `offload` and `gso`). */
@@ -282,10 +297,15 @@ export interface TunDeps {
 
 /** `TunLink.open` or `TapLink.open`, imported on first use (see the file comment). */
 async function openTun(opts: OpenLinkOptions): Promise<CommandLink> {
-  const { kind, ...rest } = opts;
+  const { kind, netns, ...rest } = opts;
   if (kind === 'tap') {
     const { TapLink } = await import('../link/tap.js');
-    return TapLink.open({ name: rest.name, kernelAddresses: rest.kernelAddresses, ...(rest.mtu !== undefined ? { mtu: rest.mtu } : {}) });
+    return TapLink.open({
+      name: rest.name,
+      kernelAddresses: rest.kernelAddresses,
+      ...(rest.mtu !== undefined ? { mtu: rest.mtu } : {}),
+      ...(netns !== undefined ? { netns } : {}),
+    });
   }
   const { TunLink } = await import('../link/tun.js');
   return TunLink.open(rest);
@@ -364,6 +384,7 @@ export async function openStack(config: TunConfig, deps: TunDeps, name: string):
   try {
     link = await open({
       ...(config.kind === 'tap' ? { kind: 'tap' as const } : {}),
+      ...(config.netns !== undefined ? { netns: config.netns } : {}),
       name: config.tun,
       ...(config.mtu !== undefined ? { mtu: config.mtu } : {}),
       ...(config.offload ? { offload: true, gso: true } : {}),

@@ -30,6 +30,10 @@ test('--tap is an alternative to --tun, --mac goes with --tap only, and a TAP ha
   usage(() => parseTunValues({ ...base, tap: 'synack0', mac: 'nope' }), /bad --mac 'nope'/);
   usage(() => parseTunValues({ ...base, tap: 'a/b' }), /bad --tap 'a\/b'/);
   usage(() => parseTunValues({ ...base, tap: 'synack0', offload: true }), /--offload goes with --tun/);
+  usage(() => parseTunValues({ ...base, tun: 'synack0', netns: 'guest' }), /--netns goes with --tap/);
+  usage(() => parseTunValues({ ...base, tap: 'synack0', netns: 'a/b' }), /bad --netns 'a\/b'/);
+  usage(() => parseTunValues({ ...base, tap: 'synack0', netns: '' }), /bad --netns ''/);
+  assert.equal(parseTunValues({ ...base, tap: 'synack0', netns: 'guest' }).netns, 'guest');
 
   const c = parseTunValues({ ...base, tap: 'synack0', mac: '02:AA:bb:00:00:02' });
   assert.equal(c.kind, 'tap');
