@@ -333,3 +333,14 @@ test('pcap from a trace: PcapWriter.writeEvent records TCP segments and UDP data
   assert.ok(protocols.filter((x) => x === 6).length >= 3, 'the handshake');
   assert.ok(other > 0, 'state changes and notes are not packets');
 });
+
+test('no ICMP error about a datagram from 0.0.0.0 (RFC 1122 §3.2.2); TCP to a broadcast address is not for us', async () => {
+  const { tcpPacket } = await import('../stack/raw.js');
+  const h = harness();
+  h.inject(udpPacket('0.0.0.0', '10.0.0.1', 68, 9999, text('from nowhere')));
+  assert.equal(h.stack.counters.drops['udp-no-socket'], 1);
+  assert.equal(h.take().length, 0);
+  h.inject(tcpPacket('10.0.0.2', '255.255.255.255', { flags: 0x02, dstPort: 80 }));
+  assert.equal(h.stack.counters.drops['ip-not-for-us'], 1);
+  assert.equal(h.take().length, 0);
+});
