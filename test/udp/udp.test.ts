@@ -344,3 +344,20 @@ test('no ICMP error about a datagram from 0.0.0.0 (RFC 1122 §3.2.2); TCP to a b
   assert.equal(h.stack.counters.drops['ip-not-for-us'], 1);
   assert.equal(h.take().length, 0);
 });
+
+test('the diagram recorder ignores datagram events: a ladder of a TCP connection beside UDP traffic has only TCP segments', async () => {
+  const { DiagramRecorder } = await import('../../src/diagram/model.js');
+  const { a, b, step } = pair();
+  const rec = new DiagramRecorder().attach(a, 'a').attach(b, 'b');
+  let tcpOut = 0;
+  for (const x of [a, b]) x.on('trace', (e) => { if (e.type === 'segment' && e.dir === 'out') tcpOut++; });
+  const s = b.udpBind({ port: 53 });
+  s.onMessage = (d, r) => s.send(d, r.address, r.port);
+  a.udpBind().send(text('query'), '10.0.0.2', 53);
+  b.tcpListen({ port: 80 });
+  a.tcpConnect({ host: '10.0.0.2', port: 80 });
+  step(50);
+  const model = rec.build();
+  assert.ok(tcpOut >= 3);
+  assert.equal(model.segments.length, tcpOut, 'one ladder segment per TCP segment sent, none for the datagrams');
+});
