@@ -189,8 +189,13 @@ test('the same calls on node:dgram over loopback give the same codes (EADDRINUSE
   assert.equal(bc?.code, 'EACCES');
   assert.throws(() => s.send('x', 0, '127.0.0.1'), { code: 'ERR_SOCKET_BAD_PORT', name: 'RangeError' });
   assert.throws(() => s.remoteAddress(), { code: 'ERR_SOCKET_DGRAM_NOT_CONNECTED' });
+  // A port just freed: nothing listens there, so loopback answers port unreachable.
+  const gone = nodeDgram.createSocket('udp4');
+  await new Promise<void>((resolve) => gone.bind(0, '127.0.0.1', () => resolve()));
+  const closedPort = gone.address().port;
+  await new Promise<void>((resolve) => gone.close(() => resolve()));
   const c = nodeDgram.createSocket('udp4');
-  c.connect(port + (port < 65000 ? 1 : -1), '127.0.0.1');
+  c.connect(closedPort, '127.0.0.1');
   await once(c, 'connect');
   c.send('x');
   const [icmp] = (await once(c, 'error')) as [DgramError];
