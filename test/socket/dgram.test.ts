@@ -146,10 +146,14 @@ test('lifecycle: address() before bind is EBADF, setBroadcast before bind EBADF,
   assert.throws(() => s.setBroadcast(true), { code: 'EBADF', syscall: 'setBroadcast' });
   assert.equal(s.ref(), s);
   assert.equal(s.unref(), s);
+  assert.throws(() => s.getRecvBufferSize(), { code: 'ERR_SOCKET_BUFFER_SIZE' });
   // A send before bind binds implicitly (port 0).
   s.send('x', 9, '10.0.0.2');
   await drive(clock, once(s, 'listening'));
   assert.ok(s.address().port >= 49152);
+  assert.equal(s.getRecvBufferSize(), 212992);
+  s.setSendBufferSize(65536);
+  assert.equal(s.getSendBufferSize(), 131072, 'doubled, as Linux reports it');
   let closed = false;
   s.close(() => {
     closed = true;
