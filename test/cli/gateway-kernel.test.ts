@@ -16,6 +16,7 @@
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { DhcpClientFiles, missingTools, parseLeaseLine, startDnsmasq } from '../support/lan.js';
 import { Netns, tunTestsMissing } from '../support/netns.js';
@@ -28,6 +29,9 @@ const skip = missing.length > 0 ? `skipped: needs ${missing.join(', ')}` : false
 if (skip !== false && process.env['CI'] === 'true') {
   test('gateway kernel tests can run (required under CI)', () => assert.fail(`${skip}: under CI=true a skip is a failure`));
 }
+
+/** A device name of this run's own: two runs at once must not share a TAP. */
+const tapName = (): string => `sgw${randomBytes(4).toString('hex')}`;
 
 /** A TXT string of 200 bytes: eight of them make an answer over 1,500 bytes. */
 const TXT = 'x'.repeat(200);
@@ -80,7 +84,7 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
   let guestNs: Netns;
   let gateway: Gateway;
   let files: DhcpClientFiles;
-  const TAP = 'syngw0';
+  const TAP = tapName();
 
   before(async () => {
     // The gateway's namespace: loopback only; its resolver is the test's dnsmasq there.
@@ -129,8 +133,8 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
       exit = await client.waitExit(10_000);
     }
     assert.notEqual(exit, undefined, 'udhcpc exits on SIGTERM');
-    const granted = await gateway.waitEvent((e) => e.event === 'lease' && e.address === '10.0.2.15', 5000, 'lease');
-    const released = await gateway.waitEvent((e) => e.event === 'release' && e.address === '10.0.2.15', 5000, 'release');
+    const granted = await gateway.waitEvent((e) => e.event === 'lease' && e.address === '10.0.2.15', 15_000, 'lease');
+    const released = await gateway.waitEvent((e) => e.event === 'release' && e.address === '10.0.2.15', 15_000, 'release');
     assert.equal(released.mac, granted.mac);
   });
 
@@ -153,7 +157,7 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
       const addr = await guestNs.check('ip', ['-4', '-o', 'addr', 'show', 'dev', TAP]);
       assert.match(addr, new RegExp(`inet ${lease.ip.replace(/\./g, '\\.')}/24`));
       const route = await guestNs.check('ip', ['-4', 'route', 'show', 'default']);
-      assert.match(route, /default via 10\.0\.2\.2 dev syngw0/);
+      assert.match(route, new RegExp(`default via 10\\.0\\.2\\.2 dev ${TAP}`));
     } finally {
       client.kill('SIGKILL');
       await client.waitExit(5000);
@@ -161,7 +165,7 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
     // dhclient -r: a RELEASE for the lease in its lease file.
     const rel = await guestNs.run('dhclient', files.dhclientArgs(TAP, ['-r']).filter((a) => a !== '-d' && a !== '-1'), { timeoutMs: 20_000 });
     assert.equal(rel.status, 0, `dhclient -r: ${rel.stderr}`);
-    await gateway.waitEvent((e) => e.event === 'release' && gateway.events().filter((x) => x.event === 'release').length >= 2, 5000, 'second release');
+    await gateway.waitEvent((e) => e.event === 'release' && gateway.events().filter((x) => x.event === 'release').length >= 2, 15_000, 'second release');
   });
 
   test('ping and ping -6 reach the gateway; ip neigh shows its MAC; SLAAC from its RA', async () => {
@@ -185,7 +189,7 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
     assert.match(neigh, new RegExp(`fd00:0:0:2::2 lladdr ${gateway.up.mac} router`));
     // The default IPv6 route the RA installed points at the gateway's link-local address.
     const route6 = await guestNs.check('ip', ['-6', 'route', 'show', 'default']);
-    assert.match(route6, /default via fe80::[0-9a-f:]+ dev syngw0 proto ra/);
+    assert.match(route6, new RegExp(`default via fe80::[0-9a-f:]+ dev ${TAP} proto ra`));
   });
 
   const dig = async (args: string[]): Promise<string> => {
@@ -240,7 +244,7 @@ describe('synack gateway with an exhausted pool, then a release', { skip }, () =
     const gwNs = Netns.create();
     const guestNs = Netns.create();
     const files = new DhcpClientFiles();
-    const TAP = 'syngw1';
+    const TAP = tapName();
     let gateway: Gateway | undefined;
     try {
       gateway = await Gateway.start(gwNs, guestNs, TAP, ['--dhcp', '--pool-end', '10.0.2.15', '--stats']);
@@ -264,7 +268,7 @@ describe('synack gateway with an exhausted pool, then a release', { skip }, () =
       await guestNs.check('ip', ['addr', 'replace', '10.0.2.15/24', 'dev', TAP]);
       first.kill('SIGTERM');
       await first.waitExit(10_000);
-      await gateway.waitEvent((e) => e.event === 'release' && e.address === '10.0.2.15', 5000, 'release');
+      await gateway.waitEvent((e) => e.event === 'release' && e.address === '10.0.2.15', 15_000, 'release');
       const third = await guestNs.run('busybox', files.udhcpcArgs(TAP, ['-q']), { timeoutMs: 30_000 });
       assert.match(third.stdout, /LEASE udhcpc-bound ip=10\.0\.2\.15 /, third.stderr);
       const stderr = await gateway.stop();
