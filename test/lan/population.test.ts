@@ -14,7 +14,7 @@ import { EthernetSwitch } from '../../src/link/switch.js';
 import { LanGateway } from '../../src/gateway/lan.js';
 import { runDhcpClient, type DhcpClientHandle } from '../../src/services/dhcp.js';
 import { Stack } from '../../src/stack/stack.js';
-import type { TcpConnection } from '../../src/tcp/user.js';
+import { echoServer } from '../support/echo.js';
 
 const HOSTS = 1000;
 const BYTES = 300;
@@ -39,23 +39,6 @@ function payload(i: number): Uint8Array {
   b[1] = i & 0xff;
   for (let k = 2; k < BYTES; k++) b[k] = (k * 7 + i * 13) & 0xff;
   return b;
-}
-
-function echoServer(stack: Stack): void {
-  const l = stack.tcpListen({ port: ECHO_PORT });
-  l.onConnection = (c: TcpConnection) => {
-    const pump = (): void => {
-      for (;;) {
-        const space = c.writableSpace;
-        if (space === 0) return;
-        const d = c.read(space);
-        if (d === null) break;
-        c.write(d);
-      }
-      if (c.finReceived && c.readableLength === 0 && c.state === 'CLOSE-WAIT') c.close();
-    };
-    c.events = { onReadable: pump, onWritable: pump, onEnd: pump };
-  };
 }
 
 interface HostResult {
@@ -92,7 +75,7 @@ test(`${HOSTS} hosts on one switch: DHCP leases, a TCP echo each, no internal er
     floods.set(kind, (floods.get(kind) ?? 0) + 1);
   });
   const echo = new Stack({ name: 'echo', link: sw.port(), addresses: [`${ECHO}/21`], clock, seed: 2, mac: '52:54:00:00:00:0a' });
-  echoServer(echo);
+  echoServer(echo, ECHO_PORT);
 
   const stacks: Stack[] = [];
   const clients: DhcpClientHandle[] = [];

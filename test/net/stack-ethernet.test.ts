@@ -9,7 +9,7 @@ import { VirtualClock } from '../../src/link/clock.js';
 import type { EthernetLinkEnd } from '../../src/link/link.js';
 import { EthernetSwitch } from '../../src/link/switch.js';
 import { Stack } from '../../src/stack/stack.js';
-import type { TcpConnection } from '../../src/tcp/user.js';
+import { echoServer } from '../support/echo.js';
 import { Hub } from './harness.js';
 
 const SIZE = 200_000;
@@ -18,23 +18,6 @@ function pattern(n: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (i * 31 + (i >>> 8)) & 0xff;
   return b;
-}
-
-function echoServer(stack: Stack, port: number): void {
-  const l = stack.tcpListen({ port });
-  l.onConnection = (c: TcpConnection) => {
-    const pump = (): void => {
-      for (;;) {
-        const space = c.writableSpace;
-        if (space === 0) return;
-        const d = c.read(space);
-        if (d === null) break;
-        c.write(d);
-      }
-      if (c.finReceived && c.readableLength === 0 && c.state === 'CLOSE-WAIT') c.close();
-    };
-    c.events = { onReadable: pump, onWritable: pump, onEnd: pump };
-  };
 }
 
 function echo(clock: VirtualClock, client: Stack, host: string, port: number): Uint8Array {
