@@ -117,18 +117,7 @@ export class NodeDnsUpstream implements DnsUpstream {
     this.counters.udp++;
     return new Promise<DnsMessage>((resolve, reject) => {
       const sock = createSocket(server.family === 6 ? 'udp6' : 'udp4');
-      let finished = false;
-      const done = (f: () => void): void => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', abort);
-        sock.close();
-        f();
-      };
-      const abort = (): void => done(() => reject(new UpstreamError('ECANCELLED', 'the caller gave up')));
-      signal?.addEventListener('abort', abort);
-      const timer = setTimeout(() => done(() => reject(new UpstreamError('ETIMEOUT', `${server.address}:${server.port} did not answer`))), this.#timeoutMs);
+      const done = this.#settleOnce(reject, signal, `${server.address}:${server.port} did not answer`, () => sock.close());
       sock.on('error', (e) => done(() => reject(e)));
       sock.on('message', (msg, rinfo) => {
         if (rinfo.address !== server.address || rinfo.port !== server.port) return;
@@ -146,18 +135,7 @@ export class NodeDnsUpstream implements DnsUpstream {
     return new Promise<DnsMessage>((resolve, reject) => {
       const sock = connect({ host: server.address, port: server.port });
       const decoder = new DnsStreamDecoder();
-      let finished = false;
-      const done = (f: () => void): void => {
-        if (finished) return;
-        finished = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', abort);
-        sock.destroy();
-        f();
-      };
-      const abort = (): void => done(() => reject(new UpstreamError('ECANCELLED', 'the caller gave up')));
-      signal?.addEventListener('abort', abort);
-      const timer = setTimeout(() => done(() => reject(new UpstreamError('ETIMEOUT', `${server.address}:${server.port} (TCP) did not answer`))), this.#timeoutMs);
+      const done = this.#settleOnce(reject, signal, `${server.address}:${server.port} (TCP) did not answer`, () => sock.destroy());
       sock.on('error', (e) => done(() => reject(e)));
       sock.on('connect', () => sock.write(frameDns(bytes)));
       sock.on('data', (chunk: Buffer) => {
@@ -171,6 +149,26 @@ export class NodeDnsUpstream implements DnsUpstream {
       });
       sock.on('end', () => done(() => reject(new UpstreamError('ECONNRESET', `${server.address}:${server.port} closed before answering`))));
     });
+  }
+
+  /**
+   * One exchange's end: `done(f)` runs `f` (a resolve or reject) the first time only, after clearing
+   * the timer and abort listener and calling `release`; abort rejects ECANCELLED, the timeout ETIMEOUT.
+   */
+  #settleOnce(reject: (e: unknown) => void, signal: AbortSignal | undefined, timeoutMessage: string, release: () => void): (f: () => void) => void {
+    let finished = false;
+    const done = (f: () => void): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+      release();
+      f();
+    };
+    const abort = (): void => done(() => reject(new UpstreamError('ECANCELLED', 'the caller gave up')));
+    signal?.addEventListener('abort', abort);
+    const timer = setTimeout(() => done(() => reject(new UpstreamError('ETIMEOUT', timeoutMessage))), this.#timeoutMs);
+    return done;
   }
 
   close(): void {
