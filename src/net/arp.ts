@@ -57,22 +57,12 @@ export class Arp {
 
   /** Sends `packet` to the IPv4 next hop at `hop[offset]`, resolving it first if need be. */
   output(hop: Uint8Array, offset: number, packet: Uint8Array): void {
-    const pushed = this.cache.output(hop, offset, packet, this.deliver(packet));
-    this.pending = null;
+    const pushed = this.cache.output(hop, offset, packet, this.deliver);
     if (pushed !== null) this.ctx.host.drop('neighbour-queue-full', pushed);
   }
 
-  private pending: Uint8Array | null = null;
-  private readonly deliverFn = (n: Neighbour): void => {
-    const p = this.pending!;
-    this.pending = null;
-    this.sendTo(n.mac!, ETHERTYPE_IPV4, p);
-  };
-  /** The send callback without a closure per packet. */
-  private deliver(packet: Uint8Array): (n: Neighbour) => void {
-    this.pending = packet;
-    return this.deliverFn;
-  }
+  /** The send callback, made once (no closure per packet). */
+  private readonly deliver = (n: Neighbour, packet: Uint8Array): void => this.sendTo(n.mac!, ETHERTYPE_IPV4, packet);
 
   /** An ARP packet from the link (the Ethernet payload). */
   input(payload: Uint8Array, frame: Uint8Array): void {

@@ -95,18 +95,12 @@ export class Ndp {
 
   /** Sends `packet` to the IPv6 next hop at `hop[offset]`, resolving it first if need be. */
   output(hop: Uint8Array, offset: number, packet: Uint8Array): void {
-    this.pending = packet;
-    const pushed = this.cache.output(hop, offset, packet, this.deliverFn);
-    this.pending = null;
+    const pushed = this.cache.output(hop, offset, packet, this.deliver);
     if (pushed !== null) this.ctx.host.drop('neighbour-queue-full', pushed);
   }
 
-  private pending: Uint8Array | null = null;
-  private readonly deliverFn = (n: Neighbour): void => {
-    const p = this.pending!;
-    this.pending = null;
-    this.sendTo(n.mac!, ETHERTYPE_IPV6, p);
-  };
+  /** The send callback, made once (no closure per packet). */
+  private readonly deliver = (n: Neighbour, packet: Uint8Array): void => this.sendTo(n.mac!, ETHERTYPE_IPV6, packet);
 
   /** Our addresses' DAD states, for `EthernetInterface.addressState`. */
   state(address: Uint8Array): OwnAddressState | null {

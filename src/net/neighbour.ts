@@ -115,15 +115,15 @@ export class NeighbourCache {
   }
 
   /**
-   * Sends `packet` towards the address at `buf[offset]`: `send(mac)` now when the MAC is known,
+   * Sends `packet` towards the address at `buf[offset]`: `send(n, packet)` now when the MAC is known,
    * else queues it behind a resolution (started if need be). Returns a packet pushed out of a full
    * queue (the oldest: the newest is the one worth sending, as RFC 1122 §2.3.2.2 says), or null.
    */
-  output(buf: Uint8Array, offset: number, packet: Uint8Array, send: (n: Neighbour) => void): Uint8Array | null {
+  output(buf: Uint8Array, offset: number, packet: Uint8Array, send: (n: Neighbour, packet: Uint8Array) => void): Uint8Array | null {
     let n = this.lookup(buf, offset);
     if (n !== undefined && n.mac !== null) {
       if (!n.probing && this.clock.now() - n.confirmedAt >= this.reachableMs) this.startProbe(n);
-      send(n);
+      send(n, packet);
       return null;
     }
     if (n === undefined) {
