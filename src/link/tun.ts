@@ -19,7 +19,8 @@
  * 1500 bytes, in each direction, without any change to the stack (see `TunOptions`).
  */
 import { closeSync } from 'node:fs';
-import { internetChecksum, pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { setIpv4HeaderChecksum } from '../wire/ipv4.js';
 import type { LinkEnd } from './link.js';
 import {
   IFF_NO_PI, IFF_TUN, LE, TunTapDevice, checkDeviceOptions, configureKernelSide, ioctlError, loadLibc, openTunFile, setIff, wakeFd,
@@ -274,11 +275,7 @@ export class TunLink extends TunTapDevice<TunStats> implements LinkEnd {
     if (v4) {
       out[2] = total >>> 8;
       out[3] = total & 0xff;
-      out[10] = 0;
-      out[11] = 0;
-      const c = internetChecksum(out, 0, ipHl);
-      out[10] = c >>> 8;
-      out[11] = c & 0xff;
+      setIpv4HeaderChecksum(out, ipHl);
     } else {
       out[4] = (total - 40) >>> 8;
       out[5] = (total - 40) & 0xff;

@@ -26,7 +26,7 @@
  */
 import type { TimerHandle } from '../link/clock.js';
 import type { StackCore } from '../stack/core.js';
-import { internetChecksum } from '../wire/checksum.js';
+import { setIpv4HeaderChecksum } from '../wire/ipv4.js';
 import { formatAddress } from '../wire/address.js';
 
 export type FragmentDropReason =
@@ -361,11 +361,7 @@ function rebuildV4(first: Uint8Array, hl: number, pieces: Piece[], total: number
   // No more fragments, offset 0 (DF as the first fragment had it, which is 0 for a fragment).
   out[6] &= 0x40;
   out[7] = 0;
-  out[10] = 0;
-  out[11] = 0;
-  const c = internetChecksum(out, 0, hl);
-  out[10] = c >>> 8;
-  out[11] = c & 0xff;
+  setIpv4HeaderChecksum(out, hl);
   return out;
 }
 
@@ -406,11 +402,7 @@ export function fragmentV4(packet: Uint8Array, mtu: number): Uint8Array[] {
     const word = (at / 8) | (at + n < data.length ? 0x2000 : 0);
     f[6] = word >>> 8;
     f[7] = word & 0xff;
-    f[10] = 0;
-    f[11] = 0;
-    const c = internetChecksum(f, 0, hl);
-    f[10] = c >>> 8;
-    f[11] = c & 0xff;
+    setIpv4HeaderChecksum(f, hl);
     out.push(f);
   }
   return out;

@@ -17,9 +17,8 @@ import type { LinkEnd } from '../link/link.js';
 import type { StackCore } from '../stack/core.js';
 import type { TcpLayer } from '../stack/tcp.js';
 import type { UdpLayer } from '../udp/udp.js';
-import { internetChecksum } from '../wire/checksum.js';
 import { parseIpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type IpPacketInfo } from '../wire/ip.js';
-import { parseIpv4, writeIpv4Header } from '../wire/ipv4.js';
+import { parseIpv4, setIpv4HeaderChecksum, writeIpv4Header } from '../wire/ipv4.js';
 import { parseIpv6, writeIpv6Header } from '../wire/ipv6.js';
 import type { AddressTable } from './addresses.js';
 import { Reassembler, fragmentV4, fragmentV6, type ReassemblyLimits } from './fragments.js';
@@ -126,11 +125,7 @@ export class IpLayer {
   sendFragmentable(packet: Uint8Array): number {
     if (packet[0]! >>> 4 === 4) {
       packet[6] = 0;
-      packet[10] = 0;
-      packet[11] = 0;
-      const c = internetChecksum(packet, 0, 20);
-      packet[10] = c >>> 8;
-      packet[11] = c & 0xff;
+      setIpv4HeaderChecksum(packet, 20);
     }
     const mtu = this.link.mtu;
     if (packet.length <= mtu) {

@@ -63,6 +63,15 @@ export function parseIpv4(packet: Uint8Array, into?: IpPacketInfo, verifyChecksu
   };
 }
 
+/** Recomputes the checksum of the IPv4 header of `headerLength` bytes at `packet[0]` (after a field changed). */
+export function setIpv4HeaderChecksum(packet: Uint8Array, headerLength: number): void {
+  packet[10] = 0;
+  packet[11] = 0;
+  const c = internetChecksum(packet, 0, headerLength);
+  packet[10] = c >>> 8;
+  packet[11] = c & 0xff;
+}
+
 /**
  * Writes a 20-byte IPv4 header (no options) with DF set, since TCP sizes its segments to the path
  * (RFC 1191 path MTU discovery), and a correct header checksum. Returns 20.
