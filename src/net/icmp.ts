@@ -60,7 +60,8 @@ export class IcmpLayer {
       const pseudo = ip.version === 4 ? 0 : pseudoHeaderSum(local, remote, PROTO_ICMPV6, icmpLen);
       writeIcmpEcho(out, hl, ip.version, true, msg.id, msg.sequence, msg.data, pseudo);
       core.counters.icmpOut++;
-      this.ip.send(out);
+      // A request that came in fragments (ping -s 3000) gets a reply as large: fragmented too.
+      this.ip.sendFragmentable(out);
       return;
     }
     if (msg.kind === 'error' && msg.original !== null) {
