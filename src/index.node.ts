@@ -6,7 +6,6 @@
 import { Stack as CoreStack } from './index.js';
 import { Net } from './socket/net.js';
 import { Dgram } from './socket/dgram.js';
-import { dnsLookup, type LookupAddress, type LookupOptions } from './services/dns-stub.js';
 
 export * from './index.js';
 export { Net, Socket, Server } from './socket/net.js';
@@ -33,12 +32,6 @@ export class Stack extends CoreStack {
   /** A `node:dgram` look-alike over this stack's UDP: `stack.dgram.createSocket('udp4')`. */
   get dgram(): Dgram {
     return (this.#dgram ??= new Dgram(this));
-  }
-  /** Name to address through the stack's DNS servers (src/services/dns-stub.ts); used by `net.connect`. */
-  lookup(name: string, options: LookupOptions & { all: true }): Promise<LookupAddress[]>;
-  lookup(name: string, options?: LookupOptions & { all?: false }): Promise<LookupAddress>;
-  lookup(name: string, options: LookupOptions = {}): Promise<LookupAddress | LookupAddress[]> {
-    return dnsLookup(this, name, options);
   }
 }
 // The host's resolver as a DNS upstream (node:dgram / node:net to the resolv.conf servers).

@@ -11,6 +11,7 @@
  * are emitted at each hop, and cost nothing when nobody listens. This class is the public face:
  * options, the user API, and the wiring.
  */
+import { dnsLookup, type LookupAddress, type LookupOptions } from '../services/dns-stub.js';
 import { RealClock, type Clock } from '../link/clock.js';
 import { isEthernetLink, type LinkEnd } from '../link/link.js';
 import { AddressTable, isLinkLocal6 } from '../net/addresses.js';
@@ -220,6 +221,17 @@ export class Stack {
    * A UDP socket (RFC 768): bound at once (port 0 or omitted: an ephemeral port). Throws EINVAL,
    * EADDRINUSE or EADDRNOTAVAIL (UdpError, node's codes).
    */
+  /**
+   * Name to address through the stack's DNS servers (`dnsServers`, e.g. learned from DHCP), by the
+   * stub resolver in src/services/dns-stub.ts; `stack.net.connect({ host: 'name' })` uses it. Core:
+   * the same in a browser. IP literals and 'localhost' answer without a query.
+   */
+  lookup(name: string, options: LookupOptions & { all: true }): Promise<LookupAddress[]>;
+  lookup(name: string, options?: LookupOptions & { all?: false }): Promise<LookupAddress>;
+  lookup(name: string, options: LookupOptions = {}): Promise<LookupAddress | LookupAddress[]> {
+    return dnsLookup(this, name, options);
+  }
+
   udpBind(options: UdpBindOptions = {}): UdpSocket {
     return this.udp.bind(options);
   }

@@ -60,6 +60,8 @@ test("import('synack') resolves by the package's own name to the Node entry", as
   const [lc] = core.MemoryLink.pair({});
   const cs = new core.Stack({ link: lc, addresses: ['10.0.0.3/24'] });
   assert.equal('net' in cs, false, 'the core Stack has no node:net layer');
+  // Name lookup is core (a page resolves through the stack's own DNS servers); literals need none.
+  assert.deepEqual(await cs.lookup('10.0.0.9'), { address: '10.0.0.9', family: 4 });
   // The Node entry's Stack is the core Stack plus `net`, and both share the rest of the classes.
   assert.ok(s instanceof core.Stack);
   assert.equal(m.MemoryLink, core.MemoryLink);
