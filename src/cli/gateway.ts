@@ -9,7 +9,6 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { LanGateway, lanLayout, type LanGatewayEvent } from '../gateway/lan.js';
-import type { EthernetLinkEnd } from '../link/link.js';
 import { TapLink, TunError } from '../link/tap.js';
 import { NodeDnsUpstream } from '../services/dns-upstream-node.js';
 import type { DnsStaticEntry, DnsStaticRecords } from '../services/dns-server.js';
@@ -107,9 +106,8 @@ function parseGatewayArgs(args: string[]): GatewayConfig | 'help' {
   const leaseTime = numberOption('--lease-time', values['lease-time'], (n) => Number.isInteger(n) && n >= 60 && n < 2 ** 32, 'seconds, 60 or more');
   const subnet = values.subnet ?? '10.0.2.0/24';
   const subnet6 = values.subnet6 === 'none' ? null : values.subnet6 ?? 'fd00:0:0:2::/64';
-  let layout;
   try {
-    layout = lanLayout(subnet, subnet6);
+    lanLayout(subnet, subnet6); // checked here, so a bad subnet is a usage error before any device opens
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
@@ -125,7 +123,6 @@ function parseGatewayArgs(args: string[]): GatewayConfig | 'help' {
     if (parseAddress(ip) === null) throw new UsageError(`bad --dns-record ${JSON.stringify(r)}: ${JSON.stringify(ip)} is not an IP address`);
     (records[name.toLowerCase()] ??= { addresses: [] }).addresses!.push(ip);
   }
-  void layout;
   return {
     tap: values.tap,
     netns: values.netns,
@@ -160,31 +157,15 @@ function describe(e: LanGatewayEvent): string {
   }
 }
 
-/** Frames in both directions of `link` recorded into a pcap file, written as they pass. */
-function capture(link: EthernetLinkEnd, path: string, now: () => number): { link: EthernetLinkEnd; close(): void } {
+/** Every frame on the interface, both ways, written to a pcap file (Ethernet) as it passes. */
+function capture(path: string, now: () => number): { record(dir: 'in' | 'out', frame: Uint8Array): void; close(): void } {
   const writer = new PcapWriter({ linkType: 'ethernet', collect: false });
   const fd = openSync(path, 'w');
   writeSync(fd, writer.header());
-  const rec = (frame: Uint8Array): void => {
-    writeSync(fd, writer.record(now(), frame));
+  return {
+    record: (_dir, frame) => void writeSync(fd, writer.record(now(), frame)),
+    close: () => closeSync(fd),
   };
-  const wrapped: EthernetLinkEnd = {
-    linkType: 'ethernet',
-    mtu: link.mtu,
-    send(frame) {
-      rec(frame);
-      link.send(frame);
-    },
-    onFrame(fn) {
-      link.onFrame((frame) => {
-        rec(frame);
-        fn(frame);
-      });
-    },
-    ...(link.onBurstEnd !== undefined ? { onBurstEnd: (fn: () => void) => link.onBurstEnd!(fn) } : {}),
-    ...(link.receivePending !== undefined ? { receivePending: () => link.receivePending!() } : {}),
-  };
-  return { link: wrapped, close: () => closeSync(fd) };
 }
 
 export async function gatewayCommand(args: string[], io: CliIO, signal?: AbortSignal): Promise<number> {
@@ -210,7 +191,7 @@ export async function gatewayCommand(args: string[], io: CliIO, signal?: AbortSi
     return EXIT_FAILED;
   }
   const started = Date.now();
-  const cap = config.pcap !== undefined ? capture(tap, config.pcap, () => Date.now()) : null;
+  const cap = config.pcap !== undefined ? capture(config.pcap, () => Date.now()) : null;
   const print = (e: LanGatewayEvent): void => {
     if (config.json) io.stdout(`${JSON.stringify(e)}\n`);
     else io.stdout(`${describe(e)}\n`);
@@ -218,7 +199,7 @@ export async function gatewayCommand(args: string[], io: CliIO, signal?: AbortSi
   let gw: LanGateway;
   try {
     gw = new LanGateway({
-      link: cap?.link ?? tap,
+      link: tap,
       subnet: config.subnet,
       subnet6: config.subnet6,
       dhcp: config.dhcp,
@@ -236,6 +217,7 @@ export async function gatewayCommand(args: string[], io: CliIO, signal?: AbortSi
     io.stderr(`synack gateway: ${e instanceof Error ? e.message : String(e)}\n`);
     return EXIT_FAILED;
   }
+  if (cap !== null && gw.stack.interface !== null) gw.stack.interface.frameObserver = cap.record;
   const l = gw.layout;
   const mac = gw.stack.interface !== null ? formatMac(gw.stack.interface.mac) : '';
   const up = {

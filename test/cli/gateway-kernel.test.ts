@@ -58,17 +58,14 @@ class Gateway {
 
   /** Waits (bounded) for an event matching `pred`. */
   async waitEvent(pred: (e: GatewayEvent) => boolean, ms: number, what: string): Promise<GatewayEvent> {
-    const line = await this.proc.waitForLine(/^\{/, ms).then(async () => {
-      const deadline = Date.now() + ms;
-      for (;;) {
-        const e = this.events().find(pred);
-        if (e !== undefined) return e;
-        if (Date.now() > deadline) throw new Error(`no ${what} event within ${ms} ms; events: ${JSON.stringify(this.events())}`);
-        if (this.proc.exitStatus !== undefined) throw new Error(`gateway exited: ${this.proc.stderr}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    });
-    return line;
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const e = this.events().find(pred);
+      if (e !== undefined) return e;
+      if (Date.now() > deadline) throw new Error(`no ${what} event within ${ms} ms; events: ${JSON.stringify(this.events())}`);
+      if (this.proc.exitStatus !== undefined) throw new Error(`gateway exited: ${this.proc.stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   async stop(): Promise<string> {
