@@ -108,6 +108,19 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
     await gwNs?.destroy();
   });
 
+  /**
+   * A client sends its RELEASE unicast to the server through the kernel, then its script flushes the
+   * address at once. If the kernel had still to ARP for the server, removing the interface's last
+   * address flushes the neighbour table with the queued RELEASE in it (fib_disable_ip → arp_ifdown):
+   * a Linux-side race that the clients' own Debian scripts share, lost whenever synack's ARP reply
+   * takes longer than the script. A real guest has talked through its gateway by then; so does the
+   * test, with one ping, so the RELEASE goes out at once.
+   */
+  const guestKnowsGateway = async (): Promise<void> => {
+    const ping = await guestNs.run('ping', ['-c', '1', '-W', '2', '10.0.2.2'], { timeoutMs: 10_000 });
+    assert.equal(ping.status, 0, `ping the gateway: ${ping.stdout} ${ping.stderr}`);
+  };
+
   test('busybox udhcpc gets the lease synack offers, and RELEASE frees it', async (t: TestContext) => {
     const started = Date.now();
     // -R: release the lease on SIGTERM (with -q busybox exits before it counts itself bound, and
@@ -125,6 +138,7 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
       assert.equal(lease.lease, 86400);
       assert.equal(lease.mtu, 1500);
       t.diagnostic(`udhcpc: lease in ${ms} ms (process start to bound)`);
+      await guestKnowsGateway();
     } finally {
       client.kill('SIGTERM');
       exit = await client.waitExit(10_000);
@@ -155,6 +169,7 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
       assert.match(addr, new RegExp(`inet ${lease.ip.replace(/\./g, '\\.')}/24`));
       const route = await guestNs.check('ip', ['-4', 'route', 'show', 'default']);
       assert.match(route, new RegExp(`default via 10\\.0\\.2\\.2 dev ${TAP}`));
+      await guestKnowsGateway();
     } finally {
       client.kill('SIGKILL');
       await client.waitExit(5000);
