@@ -20,7 +20,7 @@ import type { UdpLayer } from '../udp/udp.js';
 import { parseIpPacket, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type IpPacketInfo } from '../wire/ip.js';
 import { parseIpv4, setIpv4HeaderChecksum, writeIpv4Header } from '../wire/ipv4.js';
 import { parseIpv6, writeIpv6Header } from '../wire/ipv6.js';
-import type { AddressTable } from './addresses.js';
+import { isMulticastOrBroadcast, type AddressTable } from './addresses.js';
 import { Reassembler, fragmentV4, fragmentV6, type ReassemblyLimits } from './fragments.js';
 import type { IcmpLayer } from './icmp.js';
 
@@ -75,8 +75,12 @@ export class IpLayer {
     const protocol = ip.protocol;
     if (!this.addresses.isLocal(ip.dst)) {
       // RFC 1122 §3.3.6 / §3.2.1.3: broadcasts are for UDP; and a socket with anyDestination.
-      if (protocol === PROTO_UDP && (this.udp.anyDestination > 0 || this.addresses.isBroadcast(ip.dst))) {
+      if (protocol === PROTO_UDP && (this.udp.anyDestination > 0 || this.udp.forwarder !== null || this.addresses.isBroadcast(ip.dst))) {
         return this.udp.input(ip, packet, false);
+      }
+      // Catch-all termination (src/stack/forward.ts): TCP for any unicast destination.
+      if (protocol === PROTO_TCP && this.tcp.forwarding && !isMulticastOrBroadcast(ip.dst) && !this.addresses.isBroadcast(ip.dst)) {
+        return this.tcp.input(ip, packet, scratch);
       }
       return this.core.drop('ip-not-for-us', packet);
     }
@@ -99,7 +103,8 @@ export class IpLayer {
    */
   private fragment(packet: Uint8Array, version: 4 | 6, scratch: boolean): void {
     const dst = version === 4 ? packet.subarray(16, 20) : packet.subarray(24, 40);
-    if (!this.addresses.isLocal(dst) && !(version === 4 && (this.udp.anyDestination > 0 || this.addresses.isBroadcast(dst)))) {
+    const forwarding = this.tcp.forwarding || this.udp.forwarder !== null;
+    if (!forwarding && !this.addresses.isLocal(dst) && !(version === 4 && (this.udp.anyDestination > 0 || this.addresses.isBroadcast(dst)))) {
       return this.core.drop('ip-not-for-us', packet);
     }
     const whole = version === 4 ? this.reassembler.inputV4(packet) : this.reassembler.inputV6(packet);

@@ -54,6 +54,18 @@ export interface StackCounters {
   connectionLimitDrops: number;
   /** Exceptions caught at the stack boundary (a bug, or a throwing user callback). */
   internalErrors: number;
+  /** Catch-all termination (src/stack/forward.ts): SYNs handed to the forwarder. */
+  forwardedSyns: number;
+  /** … the guest's SYNs retransmitted while their request waited (dropped). */
+  forwardSynRetransmits: number;
+  /** … SYNs dropped because `maxPending` requests were waiting. */
+  forwardOverflows: number;
+  /** … requests the forwarder refused (RST or ICMP). */
+  forwardRejected: number;
+  /** … requests never settled within `pendingTimeoutMs`. */
+  forwardExpired: number;
+  /** UDP datagrams no socket took, handed to the forwarder. */
+  udpForwarded: number;
 }
 
 export function newCounters(): StackCounters {
@@ -63,6 +75,7 @@ export function newCounters(): StackCounters {
     fragmentsIn: 0, reassembled: 0, reassemblyTimeouts: 0, reassemblyOverlaps: 0, reassemblyEvictions: 0, fragmentsOut: 0,
     activeOpens: 0, passiveOpens: 0, listenOverflows: 0,
     synQueueOverflows: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesFailed: 0, connectionLimitDrops: 0, internalErrors: 0,
+    forwardedSyns: 0, forwardSynRetransmits: 0, forwardOverflows: 0, forwardRejected: 0, forwardExpired: 0, udpForwarded: 0,
   };
 }
 

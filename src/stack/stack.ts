@@ -22,11 +22,12 @@ import { connectStream, listenStream, type StreamConnection, type StreamListener
 import { udpStream, type UdpStream, type UdpStreamOptions } from '../socket/udp-streams.js';
 import { TcpError, type TcpConnection, type TcpListener } from '../tcp/user.js';
 import type { TraceListener } from '../trace/events.js';
-import type { UdpBindOptions, UdpSocket } from '../udp/socket.js';
+import { UdpError, type UdpBindOptions, type UdpSocket } from '../udp/socket.js';
 import { UdpLayer } from '../udp/udp.js';
 import { formatAddress, parseAddress } from '../wire/address.js';
 import { StackCore, type StackCounters } from './core.js';
 import type { ConnectOptions, ListenOptions, StackOptions } from './options.js';
+import type { TcpForwardHandler, TcpForwardOptions, UdpForwardHandler } from './forward.js';
 import { TcpLayer } from './tcp.js';
 
 export type { StackCounters } from './core.js';
@@ -117,6 +118,7 @@ export class Stack {
     this.ip.tcp = this.tcp;
     this.ip.udp = this.udp;
     this.ip.icmp = this.icmp;
+    this.tcp.icmp = this.icmp;
     this.icmp.tcp = this.tcp;
     this.icmp.udp = this.udp;
     this.udp.icmp = this.icmp;
@@ -239,6 +241,39 @@ export class Stack {
   /** The UDP sockets open now. */
   udpSockets(): UdpSocket[] {
     return this.udp.sockets();
+  }
+
+  /**
+   * Catch-all TCP (src/stack/forward.ts): SYNs to any address and port that no connection or
+   * listener claims go to `handler`, which accepts (SYN,ACK now) or rejects (RST, ICMP) each once
+   * the way out has answered. null: back to RST for every such SYN.
+   */
+  forwardTcp(handler: TcpForwardHandler | null, options?: TcpForwardOptions): void {
+    this.tcp.setForwarder(handler, options);
+  }
+
+  /** Catch-all UDP: datagrams to any unicast address and port that no socket takes go to `handler`. */
+  forwardUdp(handler: UdpForwardHandler | null): void {
+    this.udp.forwarder = handler;
+  }
+
+  /**
+   * One UDP datagram from any address and port (the forwarder answering as the address the guest
+   * wrote to). Throws UdpError EINVAL for bad addresses or ports, EMSGSIZE when too large.
+   */
+  udpSendFrom(from: { address: string; port: number }, to: { address: string; port: number }, data: Uint8Array): void {
+    const local = parseAddress(String(from.address));
+    const remote = parseAddress(String(to.address));
+    if (local === null || remote === null) throw new UdpError('EINVAL', `bad address ${JSON.stringify(local === null ? from.address : to.address)}`, 'send');
+    for (const p of [from.port, to.port]) {
+      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new UdpError('EINVAL', `bad port ${String(p)}: expected an integer 1..65535`, 'send');
+    }
+    this.udp.sendRaw(local, from.port, remote, to.port, data);
+  }
+
+  /** SYNs waiting for the TCP forwarder's decision. */
+  get forwardPending(): number {
+    return this.tcp.forwardPending;
   }
 
   /** WHATWG-streams UDP socket (the same in Node and the browser). */

@@ -12,6 +12,7 @@ import type { TimerHandle } from '../link/clock.js';
 import type { LinkEnd } from '../link/link.js';
 import type { AddressTable, LocalAddress } from '../net/addresses.js';
 import { isMulticastOrBroadcast } from '../net/addresses.js';
+import type { IcmpLayer } from '../net/icmp.js';
 import type { IpLayer } from '../net/ip.js';
 import { Connection, windowScaleFor, type ConnectionConfig, type ConnectionHost } from '../tcp/connection.js';
 import { IsnGenerator } from '../tcp/isn.js';
@@ -30,6 +31,7 @@ import {
   type TcpSegment,
 } from '../wire/tcp.js';
 import type { StackCore } from './core.js';
+import { unreachableCode, type ForwardRejection, type TcpForwardHandler, type TcpForwardOptions, type TcpForwardRequest } from './forward.js';
 import { Listener } from './listener.js';
 import type { ConnectOptions, ListenOptions, StackOptions } from './options.js';
 import { PortAllocator } from './ports.js';
@@ -111,7 +113,52 @@ const EMPTY = new Uint8Array(0);
 /** Peer addresses shared between connections (see TcpLayer.peer). */
 const PEER_CACHE_MAX = 65536;
 
+/** A SYN waiting for the forwarder's decision (src/stack/forward.ts). */
+class PendingForward implements TcpForwardRequest {
+  pending = true;
+  constructor(
+    private readonly layer: TcpLayer,
+    readonly key: string,
+    readonly local: Uint8Array,
+    readonly remote: Uint8Array,
+    readonly syn: TcpSegment,
+    /** The SYN's IP packet, quoted by an ICMP error. */
+    readonly packet: Uint8Array,
+    readonly createdAt: number,
+    readonly localAddress: string,
+    readonly remoteAddress: string,
+    readonly toLocal: boolean,
+  ) {}
+
+  get localPort(): number {
+    return this.syn.dstPort;
+  }
+
+  get remotePort(): number {
+    return this.syn.srcPort;
+  }
+
+  get family(): 4 | 6 {
+    return this.local.length === 4 ? 4 : 6;
+  }
+
+  accept(): TcpConnection {
+    return this.layer.acceptForward(this);
+  }
+
+  reject(how: ForwardRejection): void {
+    this.layer.rejectForward(this, how);
+  }
+}
+
 export class TcpLayer {
+  /** Set by the Stack once every layer exists (ICMP errors for refused forwarded SYNs). */
+  icmp!: IcmpLayer;
+  /** Catch-all termination (src/stack/forward.ts); null: a SYN nobody serves gets a RST. */
+  private forwarder: TcpForwardHandler | null = null;
+  private forwardMaxPending = 1024;
+  private forwardTimeoutMs = 30_000;
+  private readonly pendingForward = new Map<string, PendingForward>();
   /** The link cannot corrupt packets: no TCP checksums (see LinkEnd.checksumOffload). */
   private readonly checksumOffload: boolean;
   /** The note about a peer with checksum offload (see zeroChecksum) was given. */
@@ -353,7 +400,7 @@ export class TcpLayer {
     const localText = formatAddress(ip.dst);
     const remoteText = formatAddress(ip.src);
     if (c !== undefined && c.state === 'TIME-WAIT' && (seg.flags & (SYN | ACK | RST)) === SYN && seqGt(seg.seq, c.rcvNxt) &&
-      this.findListener(localText, ip.version, seg.dstPort) !== undefined) {
+      (this.forwarder !== null || this.findListener(localText, ip.version, seg.dstPort) !== undefined)) {
       // RFC 9293 §3.10.7.4 (and RFC 6191): a new SYN with a higher sequence number may reopen a
       // connection in TIME-WAIT; the old incarnation goes, the listener takes the SYN.
       this.host.note(c, 'new SYN in TIME-WAIT: old connection closed, listener takes the SYN', 'RFC 9293 §3.10.7.4');
@@ -366,7 +413,133 @@ export class TcpLayer {
     }
     const l = this.findListener(localText, ip.version, seg.dstPort);
     if (l !== undefined) return this.listenInput(l, ip, seg, localText, remoteText, packet);
+    if (this.forwarder !== null && (seg.flags & (SYN | ACK | RST | FIN)) === SYN) return this.forwardSyn(ip, seg, localText, remoteText, packet);
     this.closedInput(ip.dst, ip.src, seg, packet);
+  }
+
+  // ------------------------------------------------------------------ catch-all (src/stack/forward.ts)
+
+  /** Installs (or with null removes) the forwarder; pending requests of an old one are dropped. */
+  setForwarder(handler: TcpForwardHandler | null, options: TcpForwardOptions = {}): void {
+    const max = options.maxPending ?? 1024;
+    const timeout = options.pendingTimeoutMs ?? 30_000;
+    if (!(Number.isInteger(max) && max >= 1)) throw new TcpError('EINVAL', `maxPending must be an integer >= 1 (got ${String(options.maxPending)})`);
+    if (!(timeout > 0)) throw new TcpError('EINVAL', `pendingTimeoutMs must be > 0 (got ${String(options.pendingTimeoutMs)})`);
+    for (const r of this.pendingForward.values()) r.pending = false;
+    this.pendingForward.clear();
+    this.forwarder = handler;
+    this.forwardMaxPending = max;
+    this.forwardTimeoutMs = timeout;
+  }
+
+  get forwarding(): boolean {
+    return this.forwarder !== null;
+  }
+
+  /** SYNs waiting for the forwarder's decision. */
+  get forwardPending(): number {
+    return this.pendingForward.size;
+  }
+
+  private forwardSyn(ip: IpPacketInfo, seg: TcpSegment, localText: string, remoteText: string, packet: Uint8Array): void {
+    const now = this.core.clock.now();
+    const key = `${remoteText}|${seg.srcPort}|${localText}|${seg.dstPort}`;
+    const old = this.pendingForward.get(key);
+    if (old !== undefined) {
+      if (now - old.createdAt < this.forwardTimeoutMs) {
+        // The guest's retransmitted SYN while the way out is still being opened.
+        this.core.counters.forwardSynRetransmits++;
+        return this.core.drop('tcp-forward-pending', packet);
+      }
+      old.pending = false;
+      this.pendingForward.delete(key);
+    }
+    if (this.pendingForward.size >= this.forwardMaxPending) this.expireForwards(now);
+    if (this.pendingForward.size >= this.forwardMaxPending) {
+      this.core.counters.forwardOverflows++;
+      return this.core.drop('tcp-forward-overflow', packet);
+    }
+    if (this.atConnectionLimit(packet)) return;
+    const o = seg.options;
+    // The SYN outlives this packet (it may be parsed into scratch): its own copy, without data
+    // (no TCP Fast Open here: data on a SYN is sent again after the handshake, RFC 9293 §3.10.7.2).
+    const options: TcpOptions = {};
+    if (o.mss !== undefined) options.mss = o.mss;
+    if (o.wscale !== undefined) options.wscale = o.wscale;
+    if (o.sackPermitted === true) options.sackPermitted = true;
+    if (o.timestamp !== undefined) options.timestamp = { val: o.timestamp.val, ecr: o.timestamp.ecr };
+    const syn: TcpSegment = {
+      srcPort: seg.srcPort, dstPort: seg.dstPort, seq: seg.seq, ack: 0, flags: seg.flags, window: seg.window,
+      urgent: 0, options, payload: EMPTY,
+    };
+    const r = new PendingForward(this, key, Uint8Array.from(ip.dst), Uint8Array.from(ip.src), syn, packet.slice(), now,
+      localText, remoteText, this.addresses.isLocal(ip.dst));
+    this.pendingForward.set(key, r);
+    this.core.counters.forwardedSyns++;
+    if (this.core.traced) {
+      this.core.trace({ type: 'note', t: now, what: `SYN ${remoteText}:${seg.srcPort} → ${localText}:${seg.dstPort} forwarded: the handshake completes once the way out answers` });
+    }
+    try {
+      this.forwarder!(r);
+    } catch (err) {
+      this.core.internalError(err);
+    }
+  }
+
+  /** Drops requests older than the timeout (the map is in arrival order: oldest first). */
+  private expireForwards(now: number): void {
+    for (const [key, r] of this.pendingForward) {
+      if (now - r.createdAt < this.forwardTimeoutMs) break;
+      r.pending = false;
+      this.pendingForward.delete(key);
+      this.core.counters.forwardExpired++;
+    }
+  }
+
+  private settleForward(r: PendingForward): boolean {
+    if (!r.pending || this.pendingForward.get(r.key) !== r) return false;
+    r.pending = false;
+    this.pendingForward.delete(r.key);
+    return true;
+  }
+
+  /** @internal PendingForward.accept */
+  acceptForward(r: PendingForward): TcpConnection {
+    if (!this.settleForward(r)) throw new TcpError('EINVAL', 'this forwarded SYN was already accepted, rejected or expired');
+    if (this.findConn(r.local, r.localPort, r.remote, r.remotePort) !== undefined) {
+      throw new TcpError('EADDRINUSE', `${r.localAddress}:${r.localPort} → ${r.remoteAddress}:${r.remotePort} is in use`);
+    }
+    if (this.connCount >= this.maxConnections) {
+      this.core.counters.connectionLimitDrops++;
+      throw new TcpError('ENOBUFS', `the stack already holds maxConnections (${this.maxConnections}) connections`);
+    }
+    // The connection answers as the address the guest asked for, ours or not (a transparent proxy).
+    const src: LocalAddress = this.addresses.find(r.local) ??
+      { text: r.localAddress, bytes: r.local, prefix: r.local.length * 8, version: r.family };
+    const c = this.createConnection(src, r.localPort, r.remote, r.remoteAddress, r.remotePort, true);
+    this.core.counters.passiveOpens++;
+    const iss = this.isnGen.isn(this.core.clock.now(), src.bytes, r.localPort, r.remote, r.remotePort);
+    this.core.guard(() => c.openPassive(r.syn, iss));
+    return c;
+  }
+
+  /** @internal PendingForward.reject */
+  rejectForward(r: PendingForward, how: ForwardRejection): void {
+    if (!this.settleForward(r)) return;
+    this.core.counters.forwardRejected++;
+    this.core.guard(() => {
+      if (this.core.traced) {
+        this.core.trace({ type: 'note', t: this.core.clock.now(), what: `forwarded SYN ${r.remoteAddress}:${r.remotePort} → ${r.localAddress}:${r.localPort} refused: ${how}` });
+      }
+      if (how === 'drop') return;
+      if (how === 'reset') {
+        // RFC 9293 §3.10.7.1 (CLOSED): <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+        this.sendRst(r.local, r.remote, r.localPort, r.remotePort, 0, seqAdd(r.syn.seq, 1), RST | ACK);
+        return;
+      }
+      const [type, code] = unreachableCode(how, r.family);
+      this.icmp.sendError(r.packet, r.family, type, code);
+    });
   }
 
   private findListener(localText: string, version: 4 | 6, port: number): Listener | undefined {

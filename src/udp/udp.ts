@@ -15,6 +15,7 @@ import type { IcmpLayer } from '../net/icmp.js';
 import type { IpLayer } from '../net/ip.js';
 import type { StackCore } from '../stack/core.js';
 import { PortAllocator } from '../stack/ports.js';
+import { unreachableCode, type UdpForwardHandler, type UdpForwardVerdict } from '../stack/forward.js';
 import { addressEquals, formatAddress, parseAddress } from '../wire/address.js';
 import { pseudoHeaderSum } from '../wire/checksum.js';
 import type { DropReason } from '../wire/drop.js';
@@ -142,6 +143,8 @@ export class UdpLayer {
   icmp!: IcmpLayer;
   /** Sockets bound with `anyDestination` (IP input then passes UDP for any destination here). */
   anyDestination = 0;
+  /** Catch-all: datagrams no socket takes (src/stack/forward.ts); IP input passes any destination. */
+  forwarder: UdpForwardHandler | null = null;
   private readonly byPort = new Map<number, Socket[]>();
   private readonly ports: PortAllocator;
   private readonly checksumOffload: boolean;
@@ -260,6 +263,7 @@ export class UdpLayer {
       }
     }
     if (best === null) {
+      if (this.forwarder !== null && this.forward(ip, d.srcPort, d.dstPort, d.payload, unicastLocal, packet)) return;
       core.drop('udp-no-socket', packet);
       // RFC 1122 §4.1.3.1: SHOULD send port unreachable — not for broadcasts (§3.2.2).
       if (unicastLocal) this.icmp.portUnreachable(ip, packet);
@@ -276,6 +280,34 @@ export class UdpLayer {
     } catch (err) {
       core.internalError(err);
     }
+  }
+
+  /**
+   * A unicast datagram no socket takes, offered to the forwarder (src/stack/forward.ts). True when
+   * it was taken or answered with an ICMP error; false for the usual path.
+   */
+  private forward(ip: IpPacketInfo, srcPort: number, dstPort: number, payload: Uint8Array, unicastLocal: boolean, packet: Uint8Array): boolean {
+    // Broadcasts and multicasts stay on the segment (a DHCP DISCOVER with no server is not relayed).
+    if (!unicastLocal && (isMulticastOrBroadcast(ip.dst) || this.addresses.isBroadcast(ip.dst))) return false;
+    let verdict: UdpForwardVerdict;
+    try {
+      verdict = this.forwarder!({
+        src: formatAddress(ip.src), srcPort, dst: formatAddress(ip.dst), dstPort, family: ip.version,
+        toLocal: unicastLocal, data: payload.slice(),
+      });
+    } catch (err) {
+      this.core.internalError(err);
+      return false;
+    }
+    if (verdict === true) {
+      this.core.counters.udpForwarded++;
+      return true;
+    }
+    if (verdict === false) return false;
+    this.core.drop('udp-no-socket', packet);
+    const [type, code] = unreachableCode(verdict, ip.version);
+    this.icmp.sendError(packet, ip.version, type, code);
+    return true;
   }
 
   /**
@@ -334,17 +366,29 @@ export class UdpLayer {
       }
     }
     if (isLimitedBroadcast(local) || isMulticastOrBroadcast(local)) throw new UdpError('EINVAL', 'a broadcast source address', 'send');
+    this.sendRaw(local, s.localPort, remote, remotePort, data);
+  }
+
+  /**
+   * One datagram from any source address and port (the forwarder answers as the address the guest
+   * wrote to). Only the size is checked: the caller vouches for the addresses.
+   */
+  sendRaw(local: Uint8Array, localPort: number, remote: Uint8Array, remotePort: number, data: Uint8Array): void {
+    const version = local.length === 4 ? 4 : 6;
+    const max = version === 4 ? UDP_MAX_PAYLOAD_V4 : UDP_MAX_PAYLOAD_V6;
+    if (data.length > max) throw new UdpError('EMSGSIZE', `${data.length} bytes: more than a UDP datagram holds (${max})`, 'send');
+    if (remote.length !== local.length) throw new UdpError('EINVAL', 'source and destination differ in family', 'send');
     const udpLen = UDP_HEADER_LENGTH + data.length;
     const hl = version === 4 ? 20 : 40;
     const packet = allocPacket(hl + udpLen);
     this.ip.writeHeader(packet, local, remote, PROTO_UDP, udpLen);
-    writeUdp(packet, hl, s.localPort, remotePort, data, pseudoHeaderSum(local, remote, PROTO_UDP, udpLen));
+    writeUdp(packet, hl, localPort, remotePort, data, pseudoHeaderSum(local, remote, PROTO_UDP, udpLen));
     const core = this.core;
     core.counters.udpOut++;
     if (core.traced) {
       core.trace({
         type: 'datagram', t: core.clock.now(), dir: 'out', src: formatAddress(local), dst: formatAddress(remote),
-        srcPort: s.localPort, dstPort: remotePort, len: data.length, packet,
+        srcPort: localPort, dstPort: remotePort, len: data.length, packet,
       });
     }
     this.ip.sendFragmentable(packet);

@@ -40,6 +40,10 @@ export type DropReason =
   | 'tcp-listen-overflow'
   | 'tcp-bad-syn-cookie'
   | 'tcp-connection-limit'
+  /** Catch-all termination (src/stack/forward.ts): a SYN retransmitted while its request waits. */
+  | 'tcp-forward-pending'
+  /** … and a SYN beyond the bound on requests waiting for a decision. */
+  | 'tcp-forward-overflow'
   | DhcpDropReason
   | DnsDropReason
   | EthernetDropReason | ArpDropReason | NdpDropReason

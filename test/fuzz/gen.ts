@@ -24,6 +24,7 @@ const REASONS = {
   'tcp-truncated': true, 'tcp-bad-offset': true, 'tcp-bad-checksum': true, 'tcp-bad-options': true,
   'tcp-checksum-zero': true, 'tcp-bad-address': true, 'icmp-truncated': true, 'icmp-bad-checksum': true, 'icmp-unhandled': true, 'icmp-bad-sequence': true,
   'tcp-no-socket': true, 'tcp-invalid-state': true, 'tcp-listen-overflow': true, 'tcp-bad-syn-cookie': true, 'tcp-connection-limit': true,
+  'tcp-forward-pending': true, 'tcp-forward-overflow': true,
   'dhcp-truncated': true, 'dhcp-bad-op': true, 'dhcp-bad-hlen': true, 'dhcp-bad-cookie': true,
   'dhcp-option-overrun': true, 'dhcp-bad-option': true, 'dhcp-bad-overload': true,
   'dns-truncated': true, 'dns-bad-count': true, 'dns-bad-label': true, 'dns-pointer-loop': true,
