@@ -1,14 +1,27 @@
 /**
- * `synack gateway --tap IF [--netns NS] [--subnet CIDR] [--subnet6 CIDR|none] [--dhcp] [--dns]
- * [--dns-record NAME=IP]... [--pcap F] [--stats] [--json]`: synack as the network of a guest behind
- * a TAP device (CONTRACT.md, CLI). This is the LAN half (issue 14): ARP/NDP, ping, Router
- * Advertisements, DHCP and DNS; the gateway issue adds relaying the guest's connections.
+ * `synack gateway --tap IF [--netns NS] [--dhcp] [--dns] [--upstream direct|ws(s)://…]
+ * [--forward RULE]... [--allow RULE]... [--deny RULE]... …`: synack as the whole network of a guest
+ * behind a TAP device (CONTRACT.md, CLI): ARP/NDP, ping, Router Advertisements, DHCP and DNS (the
+ * LAN half, issue 14), and every TCP connection and UDP flow of the guest relayed through a way out,
+ * port forwarding into the guest and a policy (issue 15).
  *
- * The core (src/gateway/lan.ts) runs anywhere; this file adds the TAP device, the host's resolver
- * as DNS upstream, the pcap file, the signals and the output.
+ * The core (src/gateway/gateway.ts) runs anywhere; this file adds the TAP device, the direct
+ * upstream and the host's resolver, the `ws` WebSocket for Wisp, host listeners for --forward, the
+ * pcap file, the signals and the output.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { LanGateway, lanLayout, type LanGatewayEvent } from '../gateway/lan.js';
+import { Gateway, type GatewayEvent } from '../gateway/gateway.js';
+import { parseHostForward, type HostForwardSpec } from '../gateway/hostfwd.js';
+import { startHostForward, type HostForward } from '../gateway/hostfwd-node.js';
+import { lanLayout } from '../gateway/lan.js';
+import { Policy, parseRule } from '../gateway/policy.js';
+import { relayTcp } from '../gateway/relay.js';
+import { DirectUpstream } from '../gateway/upstream-direct.js';
+import type { Upstream } from '../gateway/upstream.js';
+import { NodeWebSocket } from '../gateway/websocket-node.js';
+import { WispUpstream } from '../gateway/wisp.js';
+import { impairEthernet } from '../link/impair.js';
+import type { EthernetLinkEnd } from '../link/link.js';
 import { TapLink, TunError } from '../link/tap.js';
 import { NodeDnsUpstream } from '../services/dns-upstream-node.js';
 import type { DnsStaticEntry, DnsStaticRecords } from '../services/dns-server.js';
@@ -16,19 +29,23 @@ import { PcapWriter } from '../trace/pcap.js';
 import { parseAddress } from '../wire/address.js';
 import { formatMac } from '../wire/ethernet.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, numberOption, parseCommandArgs, type CliIO } from './io.js';
+import { IMPAIR_OPTIONS, describeImpairment, impairs, parseImpairValues, type Impairment } from './impair-options.js';
 import { formatCounters, stopSignal } from './tun-options.js';
 
-export const GATEWAY_HELP = `Usage: synack gateway --tap IF [--netns NS] [--subnet CIDR] [--subnet6 CIDR|none]
-                      [--dhcp] [--dns] [--dns-record NAME=IP]... [--pcap F] [--stats] [--json]
+export const GATEWAY_HELP = `Usage: synack gateway --tap IF [--netns NS] [--dhcp] [--dns] [--upstream direct|ws(s)://URL]
+                      [--forward RULE]... [--allow RULE]... [--deny RULE]... [options]
 
 Puts a synack router on a Linux TAP device whose kernel side is the guest (a VM's NIC, or a network
-namespace given with --netns): it answers ARP and neighbour discovery and ping, sends Router
-Advertisements (the guest configures IPv6 by SLAAC and learns the DNS server), and with --dhcp and
---dns hands out leases and answers names. Runs until SIGINT or SIGTERM, then removes the device.
-Needs root or CAP_NET_ADMIN. The layout is QEMU user-mode networking's:
+namespace given with --netns): it answers ARP, neighbour discovery and ping, sends Router
+Advertisements (SLAAC, and the DNS server), and with --dhcp and --dns hands out leases and answers
+names. With --upstream it is the guest's way out: every TCP connection and UDP flow the guest opens,
+to any address and port, is terminated here and relayed — the destination is reached first, so a
+refused port is a reset for the guest at once and an unreachable or denied one an ICMP unreachable.
+Runs until SIGINT or SIGTERM, then removes the device. Needs root or CAP_NET_ADMIN. The layout is
+QEMU user-mode networking's:
 
-  10.0.2.2   the gateway (router, DHCP server)      fd00:0:0:2::2  the gateway (RAs)
-  10.0.2.3   DNS                                    fd00:0:0:2::3  DNS
+  10.0.2.2   the gateway; with an upstream, also the host (its 127.0.0.1)   fd00:0:0:2::2 (::1)
+  10.0.2.3   DNS                                                             fd00:0:0:2::3
   10.0.2.15… leases
 
 Options:
@@ -43,21 +60,55 @@ Options:
   --lease-time S           lease time in seconds (default 86400)
   --pool-end IP            the last address leased (default the subnet's last host address)
   --dns                    answer DNS on .3 and ::3, over UDP and TCP: the --dns-record names, and
-                           every other name through the host's resolver (its resolv.conf servers)
-  --dns-record NAME=IP     a static name (A or AAAA, and its PTR); repeat for more, or for a name's
-                           second address
+                           every other name through the upstream (direct: the host's resolver, its
+                           resolv.conf servers; Wisp: fake IPs, see --fake-ip)
+  --dns-record NAME=IP     a static name (A or AAAA, and its PTR); repeat for more
+
+Relaying (with --upstream):
+  --upstream WAY           none (default: the LAN only), direct (this process's own sockets:
+                           node:net and node:dgram), or ws://… / wss://… (a Wisp server, v2 or v1)
+  --forward RULE           host → guest, QEMU's hostfwd syntax: [tcp|udp]:[HOSTADDR]:HOSTPORT-
+                           [GUESTADDR]:GUESTPORT, e.g. tcp:127.0.0.1:8080-:80 (HOSTPORT 0: any free
+                           port, reported in the up event; empty GUESTADDR: the guest's DHCP address);
+                           repeat for more. Works without --upstream too
+  --allow RULE, --deny RULE
+                           what the guest may reach: CIDR, CIDR:PORT, CIDR:LO-HI, [V6CIDR]:PORT,
+                           *:PORT (optionally tcp: or udp: first); repeatable; checked before any
+                           upstream is opened. An explicit --deny beats everything, an explicit
+                           --allow beats the default denies
+  --no-default-deny        drop the default denies (loopback, private, link-local incl. the cloud
+                           metadata address 169.254.169.254, CGNAT, ULA, multicast, reserved)
+  --no-host-alias          the gateway's address does not reach the host's loopback
+  --fake-ip, --no-fake-ip  answer A/AAAA with addresses from 198.18.0.0/15 and connect by name
+                           (default: on for Wisp, whose server resolves names; off for direct)
+  --max-connections N      relayed TCP connections at once (default 4096); more get a reset
+  --max-pending N          guest SYNs waiting for their upstream (default 256)
+  --connect-timeout MS     opening an upstream takes at most this (default 10000), else unreachable
+  --udp-idle S             a UDP flow idle this long is forgotten (default 300, RFC 4787)
+  --max-udp-flows N        UDP flows at once (default 1024; the least recently used makes room)
+  --keepalive S            keep-alive probes on idle relayed connections after S (default 60; 0 off)
+  --user-timeout S         give up a guest that stops acknowledging after S (default 120; 0 off)
+
+Impairing the guest's link (both directions, synack's own seeded model):
+  --loss P --delay MS --reorder P --duplicate P --corrupt P --bandwidth BPS --seed N
+
+Output:
   --pcap F                 write every frame on the device to F (pcap, Ethernet)
   --stats                  on exit, print the counters on stderr (SIGUSR1: at any time)
-  --json                   one JSON object per line on stdout: {"event":"up"|"lease"|"release"|
-                           "decline"|"pool-exhausted"|"dns", "t": seconds, …}
+  --json                   one JSON object per line on stdout: {"event": "up" | "lease" | "release" |
+                           "decline" | "pool-exhausted" | "dns" | "tcp-open" | "tcp-refused" |
+                           "tcp-close" | "udp-open" | "udp-refused" | "udp-close" | "stats", "t": s, …}
   -h, --help               this help
 
-Example (as root): a namespace as the guest, with Debian's own DHCP client
+Examples (as root):
+  # a namespace as the guest, with Debian's own DHCP client, and the host's network as its way out
   ip netns add guest
-  synack gateway --tap tap0 --netns guest --dhcp --dns --dns-record host.lan=10.0.2.2 &
+  synack gateway --tap tap0 --netns guest --dhcp --dns --upstream direct &
   ip netns exec guest udhcpc -i tap0 -q
-  ip netns exec guest ping -c1 10.0.2.2
-  ip netns exec guest dig @10.0.2.3 host.lan
+  ip netns exec guest curl http://10.0.2.2:8000/     # the host's 127.0.0.1:8000
+  # the same through a Wisp server, and the guest's web server on the host's port 8080
+  synack gateway --tap tap0 --netns guest --dhcp --dns --upstream wss://wisp.example/ \\
+    --forward tcp:127.0.0.1:8080-:80
 `;
 
 interface GatewayConfig {
@@ -75,6 +126,21 @@ interface GatewayConfig {
   pcap: string | undefined;
   stats: boolean;
   json: boolean;
+  upstream: 'none' | 'direct' | URL;
+  forwards: HostForwardSpec[];
+  allow: string[];
+  deny: string[];
+  defaultDeny: boolean;
+  hostAlias: boolean;
+  fakeIp: boolean | undefined;
+  maxConnections: number | undefined;
+  maxPending: number | undefined;
+  connectTimeoutMs: number | undefined;
+  udpIdleMs: number | undefined;
+  maxUdpFlows: number | undefined;
+  keepAliveMs: number | undefined;
+  userTimeoutMs: number | undefined;
+  impairment: Impairment;
 }
 
 function parseGatewayArgs(args: string[]): GatewayConfig | 'help' {
@@ -96,6 +162,22 @@ function parseGatewayArgs(args: string[]): GatewayConfig | 'help' {
       pcap: { type: 'string' },
       stats: { type: 'boolean' },
       json: { type: 'boolean' },
+      upstream: { type: 'string' },
+      forward: { type: 'string', multiple: true },
+      allow: { type: 'string', multiple: true },
+      deny: { type: 'string', multiple: true },
+      'no-default-deny': { type: 'boolean' },
+      'no-host-alias': { type: 'boolean' },
+      'fake-ip': { type: 'boolean' },
+      'no-fake-ip': { type: 'boolean' },
+      'max-connections': { type: 'string' },
+      'max-pending': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'udp-idle': { type: 'string' },
+      'max-udp-flows': { type: 'string' },
+      keepalive: { type: 'string' },
+      'user-timeout': { type: 'string' },
+      ...IMPAIR_OPTIONS,
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -123,7 +205,71 @@ function parseGatewayArgs(args: string[]): GatewayConfig | 'help' {
     if (parseAddress(ip) === null) throw new UsageError(`bad --dns-record ${JSON.stringify(r)}: ${JSON.stringify(ip)} is not an IP address`);
     (records[name.toLowerCase()] ??= { addresses: [] }).addresses!.push(ip);
   }
+  let upstream: GatewayConfig['upstream'] = 'none';
+  const u = values.upstream;
+  if (u !== undefined && u !== 'none') {
+    if (u === 'direct') upstream = 'direct';
+    else {
+      let url: URL | null = null;
+      try {
+        url = new URL(u);
+      } catch {
+        url = null;
+      }
+      if (url === null || (url.protocol !== 'ws:' && url.protocol !== 'wss:')) {
+        throw new UsageError(`bad --upstream ${JSON.stringify(u)}: expected none, direct, or a Wisp server's ws:// or wss:// URL`);
+      }
+      upstream = url;
+    }
+  }
+  const forwards: HostForwardSpec[] = [];
+  for (const f of values.forward ?? []) {
+    try {
+      forwards.push(parseHostForward(f));
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+  }
+  for (const [flag, list] of [['--allow', values.allow], ['--deny', values.deny]] as const) {
+    for (const r of list ?? []) {
+      try {
+        parseRule(r, flag === '--allow' ? 'allow' : 'deny');
+      } catch (e) {
+        throw new UsageError(`bad ${flag} ${JSON.stringify(r)}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+  if (values['fake-ip'] === true && values['no-fake-ip'] === true) throw new UsageError('--fake-ip and --no-fake-ip contradict each other');
+  const positive = (flag: string, v: string | undefined): number | undefined =>
+    numberOption(flag, v, (n) => Number.isInteger(n) && n >= 1, 'an integer >= 1');
+  const seconds = (flag: string, v: string | undefined): number | undefined => {
+    const n = numberOption(flag, v, (x) => Number.isFinite(x) && x >= 0 && x <= 86400 * 7, 'seconds, 0 to 604800');
+    return n === undefined ? undefined : Math.round(n * 1000);
+  };
+  const udpIdle = numberOption('--udp-idle', values['udp-idle'], (x) => Number.isFinite(x) && x > 0 && x <= 86400, 'seconds, more than 0');
+  let impairment: Impairment;
+  try {
+    impairment = parseImpairValues(values);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
   return {
+    upstream,
+    forwards,
+    allow: values.allow ?? [],
+    deny: values.deny ?? [],
+    defaultDeny: values['no-default-deny'] !== true,
+    hostAlias: values['no-host-alias'] !== true,
+    fakeIp: values['fake-ip'] === true ? true : values['no-fake-ip'] === true ? false : undefined,
+    maxConnections: positive('--max-connections', values['max-connections']),
+    maxPending: positive('--max-pending', values['max-pending']),
+    connectTimeoutMs: positive('--connect-timeout', values['connect-timeout']),
+    udpIdleMs: udpIdle === undefined ? undefined : Math.round(udpIdle * 1000),
+    maxUdpFlows: positive('--max-udp-flows', values['max-udp-flows']),
+    keepAliveMs: seconds('--keepalive', values.keepalive),
+    userTimeoutMs: seconds('--user-timeout', values['user-timeout']),
+    impairment,
     tap: values.tap,
     netns: values.netns,
     mtu,
@@ -142,8 +288,20 @@ function parseGatewayArgs(args: string[]): GatewayConfig | 'help' {
 }
 
 /** A human line for an event (without --json). */
-function describe(e: LanGatewayEvent): string {
+function describe(e: GatewayEvent): string {
   switch (e.event) {
+    case 'tcp-open':
+      return `tcp #${e.id} ${e.guest} → ${e.destination}${e.target !== e.destination ? ` (${e.target})` : ''} via ${e.upstream}`;
+    case 'tcp-refused':
+      return `tcp ${e.guest} → ${e.destination} refused (${e.answer}): ${e.reason}`;
+    case 'tcp-close':
+      return `tcp #${e.id} closed after ${(e.durationMs / 1000).toFixed(1)} s: ${e.bytesUp} B up, ${e.bytesDown} B down${e.error !== null ? `; ${e.error}` : ''}`;
+    case 'udp-open':
+      return `udp #${e.id} ${e.guest} → ${e.destination}${e.target !== e.destination ? ` (${e.target})` : ''}`;
+    case 'udp-refused':
+      return `udp → ${e.destination} refused: ${e.reason}`;
+    case 'udp-close':
+      return `udp #${e.id} closed (${e.reason}): ${e.datagramsUp} datagrams up, ${e.datagramsDown} down`;
     case 'lease':
       return `lease ${e.address} to ${e.mac}${e.hostname !== undefined ? ` (${e.hostname})` : ''}${e.renewed ? ' (renewed)' : ''}`;
     case 'release':
@@ -192,20 +350,39 @@ export async function gatewayCommand(args: string[], io: CliIO, signal?: AbortSi
   }
   const started = Date.now();
   const cap = config.pcap !== undefined ? capture(config.pcap, () => Date.now()) : null;
-  const print = (e: LanGatewayEvent): void => {
+  const print = (e: GatewayEvent | Record<string, unknown>): void => {
     if (config.json) io.stdout(`${JSON.stringify(e)}\n`);
-    else io.stdout(`${describe(e)}\n`);
+    else if ('event' in e && typeof e.event === 'string' && e.event !== 'stats') io.stdout(`${describe(e as GatewayEvent)}\n`);
   };
-  let gw: LanGateway;
+  let upstream: Upstream | null = null;
+  if (config.upstream === 'direct') {
+    upstream = new DirectUpstream({ ...(config.connectTimeoutMs !== undefined ? { connectTimeoutMs: config.connectTimeoutMs } : {}) });
+  } else if (config.upstream instanceof URL) {
+    upstream = new WispUpstream({ url: config.upstream.href, WebSocket: NodeWebSocket });
+  }
+  const link: EthernetLinkEnd = impairs(config.impairment) ? impairEthernet(tap, config.impairment) : tap;
+  let gw: Gateway;
   try {
-    gw = new LanGateway({
-      link: tap,
+    gw = new Gateway({
+      link,
+      upstream,
       subnet: config.subnet,
       subnet6: config.subnet6,
       dhcp: config.dhcp,
       dns: config.dns,
       dnsRecords: config.records,
-      dnsUpstream: config.dns ? new NodeDnsUpstream() : null,
+      // Without an upstream, names not known here still go to the host's resolver (the LAN half).
+      ...(upstream === null ? { dnsUpstream: config.dns ? new NodeDnsUpstream() : null } : {}),
+      policy: new Policy({ allow: config.allow, deny: config.deny, defaults: config.defaultDeny }),
+      hostAlias: config.hostAlias,
+      ...(config.fakeIp !== undefined ? { fakeIp: config.fakeIp } : {}),
+      ...(config.maxConnections !== undefined ? { maxConnections: config.maxConnections } : {}),
+      ...(config.maxPending !== undefined ? { maxPending: config.maxPending } : {}),
+      ...(config.connectTimeoutMs !== undefined ? { connectTimeoutMs: config.connectTimeoutMs } : {}),
+      ...(config.udpIdleMs !== undefined ? { udpIdleMs: config.udpIdleMs } : {}),
+      ...(config.maxUdpFlows !== undefined ? { maxUdpFlows: config.maxUdpFlows } : {}),
+      ...(config.keepAliveMs !== undefined ? { keepAliveMs: config.keepAliveMs } : {}),
+      ...(config.userTimeoutMs !== undefined ? { userTimeoutMs: config.userTimeoutMs } : {}),
       ...(config.leaseTime !== undefined ? { leaseTime: config.leaseTime } : {}),
       ...(config.poolEnd !== undefined ? { poolEnd: config.poolEnd } : {}),
       ...(config.mac !== undefined ? { mac: config.mac } : {}),
@@ -214,28 +391,64 @@ export async function gatewayCommand(args: string[], io: CliIO, signal?: AbortSi
   } catch (e) {
     tap.close();
     cap?.close();
+    upstream?.close();
     io.stderr(`synack gateway: ${e instanceof Error ? e.message : String(e)}\n`);
     return EXIT_FAILED;
   }
   if (cap !== null && gw.stack.interface !== null) gw.stack.interface.frameObserver = cap.record;
-  const l = gw.layout;
+  const forwards: HostForward[] = [];
+  for (const spec of config.forwards) {
+    try {
+      forwards.push(await startHostForward(spec, {
+        connect: (a, p) => gw.tcpConnectToGuest(p, a),
+        udpBind: (family) => gw.stack.udpBind({ family }),
+        guestAddress: () => gw.guestAddress(),
+      }, (conn, stream) => void relayTcp(conn, stream)));
+    } catch (e) {
+      for (const f of forwards) await f.close();
+      gw.close();
+      tap.close();
+      cap?.close();
+      io.stderr(`synack gateway: --forward ${spec.protocol}:${spec.hostAddress}:${spec.hostPort}: ${e instanceof Error ? e.message : String(e)}\n`);
+      return EXIT_FAILED;
+    }
+  }
+  const l = gw.lan.layout;
   const mac = gw.stack.interface !== null ? formatMac(gw.stack.interface.mac) : '';
+  const upstreamText = config.upstream instanceof URL ? config.upstream.href : config.upstream;
   const up = {
     event: 'up', t: 0, tap: tap.name, netns: config.netns ?? null, mac, gateway: l.gateway, dns: config.dns ? l.dns : null,
     gateway6: l.gateway6, dns6: config.dns ? l.dns6 : null, subnet: l.subnet, subnet6: l.subnet6,
     pool: config.dhcp ? [l.poolStart, config.poolEnd ?? l.poolEnd] : null,
+    upstream: upstreamText,
+    forwards: forwards.map((f) => ({
+      protocol: f.spec.protocol, host: f.address, port: f.port, guest: `${f.spec.guestAddress ?? ''}:${f.spec.guestPort}`,
+    })),
   };
   if (config.json) io.stdout(`${JSON.stringify(up)}\n`);
   io.stderr(`synack gateway: up on ${tap.name}${config.netns !== undefined ? ` (guest side in ${config.netns})` : ''}, ` +
     `${mac} ${l.gateway}${l.gateway6 !== null ? ` ${l.gateway6}` : ''}` +
-    `${config.dhcp ? `; DHCP ${l.poolStart}–${config.poolEnd ?? l.poolEnd}` : ''}${config.dns ? `; DNS ${l.dns}` : ''}\n`);
-  const showStats = (): void => io.stderr(`synack gateway counters:\n${formatCounters(flatten(gw.counters()))}\n`);
-  const onUsr1 = (): void => showStats();
+    `${config.dhcp ? `; DHCP ${l.poolStart}–${config.poolEnd ?? l.poolEnd}` : ''}${config.dns ? `; DNS ${l.dns}` : ''}` +
+    `; upstream ${upstreamText}${forwards.map((f) => `; ${f.spec.protocol} ${f.address}:${f.port} → guest :${f.spec.guestPort}`).join('')}` +
+    `${impairs(config.impairment) ? `; link impaired: ${describeImpairment(config.impairment)}` : ''}\n`);
+  const counters = (): Record<string, unknown> => ({
+    ...gw.allCounters(),
+    ...(forwards.length > 0 ? { forward: Object.fromEntries(forwards.map((f, i) => [`${i}`, f.counters])) } : {}),
+    process: { heapUsed: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss },
+  });
+  const showStats = (): void => io.stderr(`synack gateway counters:\n${formatCounters(flatten(counters()))}\n`);
+  const onUsr1 = (): void => {
+    if (config.json) {
+      print({ event: 'stats', t: (Date.now() - started) / 1000, heapUsed: process.memoryUsage().heapUsed, ...counters() });
+    }
+    showStats();
+  };
   process.on('SIGUSR1', onUsr1);
   const stop = stopSignal(signal);
   const why = await stop.stopped;
   stop.dispose();
   process.off('SIGUSR1', onUsr1);
+  for (const f of forwards) await f.close();
   gw.close();
   tap.close();
   cap?.close();

@@ -11,7 +11,7 @@
  */
 import { RealClock } from './clock.js';
 import type { Clock, TimerHandle } from './clock.js';
-import type { LinkEnd } from './link.js';
+import type { EthernetLinkEnd, LinkEnd } from './link.js';
 import { Rng } from './rng.js';
 
 /** What one direction of a path does to the packets on it. All default to a perfect wire. */
@@ -381,4 +381,29 @@ export class ImpairedLinkEnd implements LinkEnd {
 /** `inner` behind the impairments in `options`, in both directions. */
 export function impair(inner: LinkEnd, options: ImpairOptions = {}): ImpairedLinkEnd {
   return new ImpairedLinkEnd(inner, options);
+}
+
+/**
+ * An Ethernet link behind the same impairments (frames instead of packets; the model does not look
+ * inside): `synack gateway --loss …` impairs its TAP device this way.
+ */
+export function impairEthernet(inner: EthernetLinkEnd, options: ImpairOptions = {}): EthernetLinkEnd & { readonly stats: ImpairedLinkEnd['stats'] } {
+  const asPackets: LinkEnd = {
+    mtu: inner.mtu,
+    send: (frame) => inner.send(frame),
+    onPacket: (fn) => inner.onFrame(fn),
+    ...(inner.receivePending !== undefined ? { receivePending: () => inner.receivePending!() } : {}),
+  };
+  const imp = new ImpairedLinkEnd(asPackets, options);
+  return {
+    linkType: 'ethernet',
+    mtu: inner.mtu,
+    send: (frame) => imp.send(frame),
+    onFrame: (fn) => imp.onPacket(fn),
+    onBurstEnd: (fn) => imp.onBurstEnd(fn),
+    receivePending: () => imp.receivePending(),
+    get stats() {
+      return imp.stats;
+    },
+  };
 }
