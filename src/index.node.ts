@@ -42,3 +42,8 @@ export type { TunOptions, TunStats, TunErrorCode } from './link/tun.js';
 // Linux TAP devices (Ethernet frames; the kernel side may serve another network namespace).
 export { TapLink } from './link/tap.js';
 export type { TapOptions, TapStats } from './link/tap.js';
+// The gateway's Node pieces: the direct upstream (node:net, node:dgram), host listeners for port
+// forwarding, and the `ws` package's WebSocket for a Wisp upstream in Node 20.
+export { DirectUpstream, socketStream, type DirectUpstreamOptions } from './gateway/upstream-direct.js';
+export { startHostForward, type HostForward, type HostForwardGuest, type HostForwardOptions, type HostForwardCounters } from './gateway/hostfwd-node.js';
+export { NodeWebSocket } from './gateway/websocket-node.js';

@@ -5,7 +5,7 @@
 export { Stack, type StackCounters } from './stack/stack.js';
 export type { StackOptions, ConnectOptions, ListenOptions } from './stack/options.js';
 export { MemoryLink, MemoryLinkEnd, type MemoryLinkOptions, type MemoryLinkStats } from './link/memory.js';
-export { impair, ImpairedLinkEnd, ImpairedWire, type ImpairOptions, type WireImpairments, type WireStats, type LinkDropReason } from './link/impair.js';
+export { impair, impairEthernet, ImpairedLinkEnd, ImpairedWire, type ImpairOptions, type WireImpairments, type WireStats, type LinkDropReason } from './link/impair.js';
 export { EthernetSwitch, EthernetPort, type EthernetSwitchOptions, type EthernetSwitchStats, type EthernetPortStats, type SwitchDropReason, type MacTableEntry } from './link/switch.js';
 export { VirtualClock, RealClock, type Clock, type TimerHandle } from './link/clock.js';
 export type { LinkEnd } from './link/link.js';
@@ -58,3 +58,27 @@ export { serveDhcp, runDhcpClient, type DhcpHost, type DhcpServerHandle, type Dh
 // The gateway's LAN half: a synack router on an Ethernet segment (ARP/NDP, RAs, DHCP, DNS) in
 // QEMU's user-mode layout; `synack gateway` runs it on a TAP device.
 export { LanGateway, lanLayout, type LanGatewayOptions, type LanGatewayEvent, type LanLayout } from './gateway/lan.js';
+// The gateway (issue 15): every connection and flow of the guest relayed through an upstream.
+export { Gateway, type GatewayOptions, type GatewayEvent, type GatewayCounters } from './gateway/gateway.js';
+export {
+  UpstreamError, type Upstream, type UpstreamErrorCode, type UpstreamStream, type UpstreamDatagrams, type UpstreamTarget,
+} from './gateway/upstream.js';
+export { TcpRelay, relayTcp, type RelayStats, type RelayOptions } from './gateway/relay.js';
+export { UdpFlows, type UdpFlowsOptions, type UdpFlowInfo, type UdpFlowClosed } from './gateway/udp-flows.js';
+export {
+  WispUpstream, WispClient, WispProtocolError, WispCloseReason, encodeWispPacket, decodeWispPacket, wispCloseReasonName,
+  type WispUpstreamOptions, type WispClientOptions, type WispPacket, type WebSocketLike, type WebSocketConstructor,
+} from './gateway/wisp.js';
+export {
+  LocalUpstream, type LocalUpstreamOptions, type LocalTcpConnection, type LocalUdpFlow, type LocalTcpHandler, type LocalUdpHandler,
+} from './gateway/upstream-local.js';
+export {
+  Policy, parseRule, DEFAULT_DENY, describeDefaultDeny, type PolicyOptions, type PolicyDecision, type PolicyRule,
+  type PolicyAction, type PolicyProtocol, type PolicyCounters, type DefaultDeny,
+} from './gateway/policy.js';
+export { FakeIpDns, type FakeIpOptions, type FakeIpCounters } from './gateway/fake-ip.js';
+export { parseHostForward, formatHostForward, type HostForwardSpec } from './gateway/hostfwd.js';
+export {
+  type TcpForwardRequest, type TcpForwardHandler, type TcpForwardOptions, type ForwardRejection,
+  type UdpForwardDatagram, type UdpForwardHandler, type UdpForwardVerdict,
+} from './stack/forward.js';
