@@ -318,6 +318,9 @@ export class Gateway {
     this.lan.stack.forwardTcp(null);
     this.lan.stack.forwardUdp(null);
     for (const r of [...this.relays]) r.abort();
+    // And whatever lingers (TIME-WAIT, connections into the guest): a stopped gateway keeps no
+    // timers, so the process that ran it can exit.
+    for (const c of this.lan.stack.connections()) c.abort();
     this.udp?.close();
     this.upstream?.close();
     this.lan.close();
