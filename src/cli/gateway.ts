@@ -96,8 +96,9 @@ Output:
   --pcap F                 write every frame on the device to F (pcap, Ethernet)
   --stats                  on exit, print the counters on stderr (SIGUSR1: at any time)
   --json                   one JSON object per line on stdout: {"event": "up" | "lease" | "release" |
-                           "decline" | "pool-exhausted" | "dns" | "tcp-open" | "tcp-refused" |
-                           "tcp-close" | "udp-open" | "udp-refused" | "udp-close" | "stats", "t": s, …}
+                           "decline" | "pool-exhausted" | "dns" | "open" | "refused" | "close" |
+                           "stats", "t": s, …}; open/refused/close have "protocol" (tcp or udp),
+                           close has "bytesOut" (guest → destination), "bytesIn", "durationMs"
   -h, --help               this help
 
 Examples (as root):
@@ -290,18 +291,14 @@ function parseGatewayArgs(args: string[]): GatewayConfig | 'help' {
 /** A human line for an event (without --json). */
 function describe(e: GatewayEvent): string {
   switch (e.event) {
-    case 'tcp-open':
-      return `tcp #${e.id} ${e.guest} → ${e.destination}${e.target !== e.destination ? ` (${e.target})` : ''} via ${e.upstream}`;
-    case 'tcp-refused':
-      return `tcp ${e.guest} → ${e.destination} refused (${e.answer}): ${e.reason}`;
-    case 'tcp-close':
-      return `tcp #${e.id} closed after ${(e.durationMs / 1000).toFixed(1)} s: ${e.bytesUp} B up, ${e.bytesDown} B down${e.error !== null ? `; ${e.error}` : ''}`;
-    case 'udp-open':
-      return `udp #${e.id} ${e.guest} → ${e.destination}${e.target !== e.destination ? ` (${e.target})` : ''}`;
-    case 'udp-refused':
-      return `udp → ${e.destination} refused: ${e.reason}`;
-    case 'udp-close':
-      return `udp #${e.id} closed (${e.reason}): ${e.datagramsUp} datagrams up, ${e.datagramsDown} down`;
+    case 'open':
+      return `${e.protocol} #${e.id} ${e.guest} → ${e.destination}${e.target !== e.destination ? ` (${e.target})` : ''} via ${e.upstream}`;
+    case 'refused':
+      return `${e.protocol} ${e.guest} → ${e.destination} refused (${e.answer}): ${e.reason}`;
+    case 'close':
+      return e.protocol === 'tcp'
+        ? `tcp #${e.id} closed after ${(e.durationMs / 1000).toFixed(1)} s: ${e.bytesOut} B out, ${e.bytesIn} B in${e.error !== null ? `; ${e.error}` : ''}`
+        : `udp #${e.id} closed (${e.reason}): ${e.datagramsOut} datagrams out, ${e.datagramsIn} in`;
     case 'lease':
       return `lease ${e.address} to ${e.mac}${e.hostname !== undefined ? ` (${e.hostname})` : ''}${e.renewed ? ' (renewed)' : ''}`;
     case 'release':

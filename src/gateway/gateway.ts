@@ -65,14 +65,17 @@ export interface GatewayOptions extends Omit<LanGatewayOptions, 'onEvent' | 'dns
   onEvent?: (e: GatewayEvent) => void;
 }
 
+/**
+ * One line each in `synack gateway --json` (CONTRACT.md): `open`, `refused`, `close` for every relayed
+ * TCP connection and UDP flow (`protocol`), besides the LAN's events. Bytes are counted from the
+ * guest's side: `bytesOut` it sent out to the destination, `bytesIn` it received from there.
+ */
 export type GatewayEvent =
   | LanGatewayEvent
-  | { event: 'tcp-open'; t: number; id: number; guest: string; destination: string; target: string; upstream: string }
-  | { event: 'tcp-refused'; t: number; guest: string; destination: string; reason: string; answer: ForwardRejection }
-  | { event: 'tcp-close'; t: number; id: number; guest: string; destination: string; target: string; bytesUp: number; bytesDown: number; durationMs: number; error: string | null }
-  | { event: 'udp-open'; t: number; id: number; guest: string; destination: string; target: string }
-  | { event: 'udp-refused'; t: number; guest: string; destination: string; reason: string }
-  | { event: 'udp-close'; t: number; id: number; guest: string; destination: string; target: string; datagramsUp: number; datagramsDown: number; bytesUp: number; bytesDown: number; durationMs: number; reason: string };
+  | { event: 'open'; protocol: 'tcp' | 'udp'; t: number; id: number; guest: string; destination: string; target: string; upstream: string }
+  | { event: 'refused'; protocol: 'tcp' | 'udp'; t: number; guest: string; destination: string; reason: string; answer: ForwardRejection | 'port-unreachable' }
+  | { event: 'close'; protocol: 'tcp'; t: number; id: number; guest: string; destination: string; target: string; bytesOut: number; bytesIn: number; durationMs: number; error: string | null }
+  | { event: 'close'; protocol: 'udp'; t: number; id: number; guest: string; destination: string; target: string; datagramsOut: number; datagramsIn: number; bytesOut: number; bytesIn: number; durationMs: number; reason: string };
 
 export interface GatewayCounters {
   tcpOpened: number;
@@ -159,11 +162,13 @@ export class Gateway {
         stack, upstream: options.upstream, clock: stack.clock,
         ...(options.udpIdleMs !== undefined ? { idleMs: options.udpIdleMs } : {}),
         ...(options.maxUdpFlows !== undefined ? { maxFlows: options.maxUdpFlows } : {}),
-        target: (dst, port, toLocal) => this.udpTarget(dst, port, toLocal),
-        onOpen: (f: UdpFlowInfo) => this.emit?.({ event: 'udp-open', t: this.now(), id: f.id, guest: f.guest, destination: f.destination, target: target(f.target) }),
+        target: (d) => this.udpTarget(d.src, d.srcPort, d.dst, d.dstPort, d.toLocal),
+        onOpen: (f: UdpFlowInfo) => this.emit?.({
+          event: 'open', protocol: 'udp', t: this.now(), id: f.id, guest: f.guest, destination: f.destination, target: target(f.target), upstream: options.upstream!.name,
+        }),
         onClose: (f: UdpFlowClosed) => this.emit?.({
-          event: 'udp-close', t: this.now(), id: f.id, guest: f.guest, destination: f.destination, target: target(f.target),
-          datagramsUp: f.datagramsUp, datagramsDown: f.datagramsDown, bytesUp: f.bytesUp, bytesDown: f.bytesDown, durationMs: f.durationMs, reason: f.reason,
+          event: 'close', protocol: 'udp', t: this.now(), id: f.id, guest: f.guest, destination: f.destination, target: target(f.target),
+          datagramsOut: f.datagramsUp, datagramsIn: f.datagramsDown, bytesOut: f.bytesUp, bytesIn: f.bytesDown, durationMs: Math.round(f.durationMs), reason: f.reason,
         }),
       });
       stack.forwardUdp(this.udp.handle);
@@ -211,7 +216,7 @@ export class Gateway {
 
   private refuse(r: TcpForwardRequest, reason: string, how: ForwardRejection): void {
     r.reject(how);
-    this.emit?.({ event: 'tcp-refused', t: this.now(), guest: endpoint(r.remoteAddress, r.remotePort), destination: endpoint(r.localAddress, r.localPort), reason, answer: how });
+    this.emit?.({ event: 'refused', protocol: 'tcp', t: this.now(), guest: endpoint(r.remoteAddress, r.remotePort), destination: endpoint(r.localAddress, r.localPort), reason, answer: how });
   }
 
   private onSyn(r: TcpForwardRequest): void {
@@ -252,7 +257,7 @@ export class Gateway {
       if (this.userTimeoutMs > 0) c.setUserTimeout(this.userTimeoutMs);
       this.counters.tcpOpened++;
       this.counters.tcpActive++;
-      this.emit?.({ event: 'tcp-open', t: this.now(), id, guest, destination, target: target(t), upstream: upstream.name });
+      this.emit?.({ event: 'open', protocol: 'tcp', t: this.now(), id, guest, destination, target: target(t), upstream: upstream.name });
       const relay = new TcpRelay(c, stream, {
         onClose: (s: RelayStats) => {
           this.relays.delete(relay);
@@ -262,7 +267,7 @@ export class Gateway {
           this.counters.bytesUp += s.bytesUp;
           this.counters.bytesDown += s.bytesDown;
           this.emit?.({
-            event: 'tcp-close', t: this.now(), id, guest, destination, target: target(t), bytesUp: s.bytesUp, bytesDown: s.bytesDown,
+            event: 'close', protocol: 'tcp', t: this.now(), id, guest, destination, target: target(t), bytesOut: s.bytesUp, bytesIn: s.bytesDown,
             durationMs: Math.round(clock.now() - openedAt), error: s.error,
           });
         },
@@ -277,12 +282,13 @@ export class Gateway {
     });
   }
 
-  private udpTarget(dst: string, port: number, toLocal: boolean): UpstreamTarget | Exclude<UdpForwardVerdict, true> {
+  private udpTarget(src: string, srcPort: number, dst: string, port: number, toLocal: boolean): UpstreamTarget | Exclude<UdpForwardVerdict, true> {
     const t = this.resolveTarget(dst, port, toLocal, 'udp');
     if (!('refuse' in t)) return t;
     if (toLocal) return false; // the stack's own answer: port unreachable
-    this.emit?.({ event: 'udp-refused', t: this.now(), guest: '', destination: endpoint(dst, port), reason: t.refuse });
-    return t.how === 'reset' ? 'port-unreachable' : t.how;
+    const answer = t.how === 'reset' ? 'port-unreachable' : t.how;
+    this.emit?.({ event: 'refused', protocol: 'udp', t: this.now(), guest: endpoint(src, srcPort), destination: endpoint(dst, port), reason: t.refuse, answer });
+    return answer;
   }
 
   /** The guest's address: the newest DHCP lease, else the first address of the pool. */

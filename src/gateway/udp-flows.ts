@@ -44,7 +44,7 @@ export interface UdpFlowsOptions {
   /** Default 1024. */
   maxFlows?: number;
   /** Where a new flow goes, or the ICMP error that refuses it. */
-  target: (dst: string, dstPort: number, toLocal: boolean) => UpstreamTarget | Exclude<UdpForwardVerdict, true>;
+  target: (d: UdpForwardDatagram) => UpstreamTarget | Exclude<UdpForwardVerdict, true>;
   onOpen?: (f: UdpFlowInfo) => void;
   onClose?: (f: UdpFlowClosed) => void;
 }
@@ -95,7 +95,7 @@ export class UdpFlows {
     const now = this.o.clock.now();
     let f = this.flows.get(key);
     if (f === undefined) {
-      const t = this.o.target(d.dst, d.dstPort, d.toLocal);
+      const t = this.o.target(d);
       if (typeof t !== 'object') {
         this.counters.refused++;
         return t;

@@ -106,11 +106,11 @@ test('a guest connection to any address reaches the handler with that address; 1
     assert.ok(Buffer.from(back).equals(Buffer.from(data)), 'byte-identical');
     await c.close();
     assert.deepEqual(targets, [`${FAR}:80`]);
-    await until(() => l.events.some((e) => e.event === 'tcp-close'), 5000, 'tcp-close');
-    const open = l.events.find((e) => e.event === 'tcp-open');
-    const close = l.events.find((e) => e.event === 'tcp-close');
-    assert.ok(open && open.event === 'tcp-open' && open.destination === `${FAR}:80` && open.upstream === 'local');
-    assert.ok(close && close.event === 'tcp-close' && close.bytesUp === data.length && close.bytesDown === data.length && close.error === null);
+    await until(() => l.events.some((e) => e.event === 'close'), 5000, 'close');
+    const open = l.events.find((e) => e.event === 'open');
+    const close = l.events.find((e) => e.event === 'close');
+    assert.ok(open && open.event === 'open' && open.protocol === 'tcp' && open.destination === `${FAR}:80` && open.upstream === 'local');
+    assert.ok(close && close.event === 'close' && close.protocol === 'tcp' && close.bytesOut === data.length && close.bytesIn === data.length && close.error === null);
     assert.equal(l.gw.counters.tcpActive, 0);
   } finally {
     l.close();
@@ -123,8 +123,8 @@ test('a refusal by the upstream is a reset for the guest at once (ECONNREFUSED),
     const started = Date.now();
     await assert.rejects(l.guest.connect({ host: FAR, port: 81 }), (e: unknown) => e instanceof TcpError && e.code === 'ECONNREFUSED');
     assert.ok(Date.now() - started < 1000, `refused after ${Date.now() - started} ms`);
-    const r = l.events.find((e) => e.event === 'tcp-refused');
-    assert.ok(r && r.event === 'tcp-refused' && r.answer === 'reset' && /refused/.test(r.reason), JSON.stringify(r));
+    const r = l.events.find((e) => e.event === 'refused');
+    assert.ok(r && r.event === 'refused' && r.answer === 'reset' && /refused/.test(r.reason), JSON.stringify(r));
   } finally {
     l.close();
   }
@@ -141,10 +141,10 @@ test('the policy refuses before any upstream is opened (ICMP prohibited); the de
     });
     // (The guest's SYNs go out before its ARP for the router is answered, which queues only 3: one
     // is retried a second later. synack as a guest takes ICMP as a soft error and retries on.)
-    const refusedTo = (): Set<string> => new Set(l.events.flatMap((e) => (e.event === 'tcp-refused' ? [e.destination] : [])));
+    const refusedTo = (): Set<string> => new Set(l.events.flatMap((e) => (e.event === 'refused' ? [e.destination] : [])));
     await until(() => refusedTo().size === denied.length, 5000, 'refusals');
     for (const c of conns) c.abort();
-    const refused = l.events.filter((e): e is Extract<GatewayEvent, { event: 'tcp-refused' }> => e.event === 'tcp-refused');
+    const refused = l.events.filter((e): e is Extract<GatewayEvent, { event: 'refused' }> => e.event === 'refused');
     assert.deepEqual([...refusedTo()].sort(), [...denied].sort());
     assert.ok(refused.every((e) => e.answer === 'prohibited' && e.reason.startsWith('policy:')));
     assert.match(refused.find((e) => e.destination.startsWith('169.254'))!.reason, /metadata/);
@@ -227,10 +227,10 @@ test('UDP flows: datagrams relayed both ways from the address the guest wrote to
     for (let i = 1; i < 100; i++) s.send(new Uint8Array([i, 1, 2, 3]), FAR, 53);
     await until(() => got.length === 100, 5000, '100 echoes');
     assert.deepEqual(got.slice(0, 2), [`${FAR}:53 4 255`, `${FAR}:53 4 254`]);
-    assert.equal(l.events.filter((e) => e.event === 'udp-open').length, 1, 'one flow for one 4-tuple');
-    await until(() => l.events.some((e) => e.event === 'udp-close'), 5000, 'idle close');
-    const closed = l.events.find((e) => e.event === 'udp-close');
-    assert.ok(closed && closed.event === 'udp-close' && closed.reason === 'idle' && closed.datagramsUp === 100 && closed.datagramsDown === 100);
+    assert.equal(l.events.filter((e) => e.event === 'open' && e.protocol === 'udp').length, 1, 'one flow for one 4-tuple');
+    await until(() => l.events.some((e) => e.event === 'close'), 5000, 'idle close');
+    const closed = l.events.find((e) => e.event === 'close');
+    assert.ok(closed && closed.event === 'close' && closed.protocol === 'udp' && closed.reason === 'idle' && closed.datagramsOut === 100 && closed.datagramsIn === 100);
     s.close();
   } finally {
     l.close();
