@@ -62,6 +62,8 @@ export interface GatewayOptions extends Omit<LanGatewayOptions, 'onEvent' | 'dns
    */
   keepAliveMs?: number;
   userTimeoutMs?: number;
+  /** Largest TCP buffer of a relayed connection, each direction (bytes). Default 1 MiB. */
+  bufferMax?: number;
   onEvent?: (e: GatewayEvent) => void;
 }
 
@@ -143,8 +145,13 @@ export class Gateway {
     }
     this.fakeIp = fake;
     const dnsUpstream = fake ?? (options.dnsUpstream !== undefined ? options.dnsUpstream : options.upstream?.dns ?? null);
+    // Per relayed connection, each direction's buffer starts at 256 KiB and grows (auto-tuning, for
+    // a reader that keeps up) to at most `bufferMax`: a guest one switch away needs no more for
+    // line rate, and the total stays maxConnections × 2 × bufferMax at worst.
+    const bufferMax = options.bufferMax ?? 1024 * 1024;
     this.lan = new LanGateway({
       ...options,
+      tcp: { receiveBufferMax: bufferMax, sendBufferMax: bufferMax, ...options.tcp },
       dnsUpstream,
       onEvent: (e) => {
         if (e.event === 'lease') {

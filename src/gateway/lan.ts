@@ -13,6 +13,7 @@
  */
 import type { Clock } from '../link/clock.js';
 import type { EthernetLinkEnd } from '../link/link.js';
+import type { StackOptions } from '../stack/options.js';
 import { Stack } from '../stack/stack.js';
 import { serveDhcp, type DhcpServerHandle } from '../services/dhcp.js';
 import type { DhcpServerEvent } from '../services/dhcp-server.js';
@@ -51,6 +52,8 @@ export interface LanGatewayOptions {
   seed?: number;
   /** One call per event worth a line in `synack gateway --json`. */
   onEvent?: (e: LanGatewayEvent) => void;
+  /** TCP buffer sizes and limits of the gateway's stack (src/stack/options.ts). */
+  tcp?: Pick<StackOptions, 'receiveBufferSize' | 'receiveBufferMax' | 'sendBufferSize' | 'sendBufferMax' | 'mslMs' | 'maxConnections'>;
 }
 
 export type LanGatewayEvent =
@@ -151,6 +154,7 @@ export class LanGateway {
       link: options.link,
       addresses,
       name: 'gateway',
+      ...options.tcp,
       ...(clock !== undefined ? { clock } : {}),
       ...(options.mac !== undefined ? { mac: options.mac } : {}),
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
