@@ -5,6 +5,7 @@
  */
 import { connRateBenchmark } from './connrate.js';
 import { flatnessBenchmark } from './flatness.js';
+import { gatewayBenchmark } from './gateway.js';
 import { latencyBenchmark } from './latency.js';
 import { lossBenchmark } from './loss.js';
 import { memoryBenchmark } from './memory.js';
@@ -22,6 +23,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   flatnessBenchmark,
   tunBenchmark,
   lossBenchmark,
+  gatewayBenchmark,
 ];
 
 export type { Benchmark, BenchContext, BenchResult, BenchReference } from './types.js';
