@@ -7,7 +7,15 @@
  *
  * Opening, reading, the kernel-side setup and the one-line errors are TunLink's (src/link/tuntap.ts),
  * with IFF_TAP|IFF_NO_PI: each read or write is exactly one frame, without the 4-byte
- * packet-information header. No virtio offloads here: a frame is at most mtu + 18 bytes.
+ * packet-information header; a frame is at most mtu + 18 bytes.
+ *
+ * Offload (`offload: true`, `gso: true`), as for TUN and with the same code (src/link/tuntap.ts):
+ * IFF_VNET_HDR puts a virtio header in front of every frame, TUNSETOFFLOAD lets the kernel hand over
+ * TCP data as GSO super-frames — one Ethernet header, then an IP packet of up to 64 KiB — with
+ * partial checksums (csum_start counts from the start of the frame), and with `gso` the segments
+ * the stack sends in one turn go out joined the same way. The EthernetInterface above takes such a
+ * frame as any other (it never checks a frame against the MTU), and the stack above it still sizes
+ * its segments by the real MTU (`mtu`): the kernel re-segments what it forwards.
  *
  * `netns`: the kernel side can serve another network namespace while this process stays in its own.
  * The device is made here, then moved (`ip link set dev X netns NAME`); our fd stays attached to it
@@ -18,10 +26,10 @@
 import { closeSync } from 'node:fs';
 import type { EthernetLinkEnd } from './link.js';
 import {
-  IFF_NO_PI, IFF_TAP, IFNAMSIZ, IFREQ_SIZE, LE, TunError, TunTapDevice, checkDeviceOptions, configureKernelSide, ioctlError, loadLibc,
-  openTunFile, setIff, wakeFd,
+  ETHERNET_HLEN, GSO_MAX_IP, IFF_NO_PI, IFF_TAP, IFNAMSIZ, IFREQ_SIZE, LE, TunError, TunTapDevice, checkDeviceOptions, configureKernelSide,
+  loadLibc, newTunTapStats, openTunFile, setIffOffload, wakeFd,
 } from './tuntap.js';
-import type { Libc, TunTapStats } from './tuntap.js';
+import type { DeviceOffload, Libc, TunTapStats } from './tuntap.js';
 
 export { TunError } from './tuntap.js';
 
@@ -34,11 +42,14 @@ const ARPHRD_ETHER = 1;
 const HWADDR_AT = IFNAMSIZ + 2;
 /**
  * Largest frame a read can return: the largest MTU (65535) plus the Ethernet header and an 802.1Q
- * tag. The kernel never hands over more than mtu + 18 (no offloads asked); the room keeps a frame
- * whole if someone raises the MTU behind our back.
+ * tag. Without offloads the kernel never hands over more than mtu + 18; the room keeps a frame
+ * whole if someone raises the MTU behind our back. With offload, a GSO super-frame: the Ethernet
+ * header (and a tag) before the largest super-packet.
  */
 const READ_SIZE = 65535 + 18;
+const READ_SIZE_OFFLOAD = 18 + GSO_MAX_IP;
 
+/** A TAP link's counters: those of every TUN/TAP link, offload counters included (src/link/tuntap.ts). */
 export type TapStats = TunTapStats;
 
 export interface TapOptions {
@@ -59,6 +70,23 @@ export interface TapOptions {
    * it is configured; this process stays in its own. A missing namespace is a TunError 'no-netns'.
    */
   netns?: string;
+  /**
+   * Ask the kernel for receive offloads (default false): IFF_VNET_HDR, then TUNSETOFFLOAD with
+   * TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6. The kernel then hands over TCP data as GSO super-frames of up
+   * to 64 KiB of IP — one read where there were ~45 at MTU 1500 — with the TCP checksum left partial,
+   * which this link completes before the interface sees the frame. Writes stay one frame each (a
+   * zeroed virtio header in front) unless `gso` is set too. If the kernel refuses, the link works
+   * without: `offload` says what was granted, `offloadRefused` why not.
+   */
+  offload?: boolean;
+  /**
+   * Send-side GSO (default false; implies `offload`, and is on only if that is granted): runs of
+   * back-to-back TCP data segments of one connection sent in one turn, to the same MAC, are written
+   * as one super-frame with a virtio header saying "TCP, segments of gso_size" — what a NIC's TSO
+   * takes (see `gsoRunEnd` in src/link/tuntap.ts). Everything else (ARP, NDP, UDP, SYNs, FINs, pure
+   * ACKs) is written alone, in order.
+   */
+  gso?: boolean;
 }
 
 function parseMac(text: string): Uint8Array | undefined {
@@ -78,10 +106,8 @@ export class TapLink extends TunTapDevice<TapStats> implements EthernetLinkEnd {
   /** The namespace the kernel side was moved into, if any. */
   readonly netns: string | undefined;
 
-  private constructor(lib: Libc, fd: number, wake: number, name: string, mtu: number, kernelMac: string, netns: string | undefined) {
-    super(lib, fd, wake, name, mtu, READ_SIZE, {
-      packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, drops: 0, polls: 0, turns: 0, readErrors: 0,
-    });
+  private constructor(lib: Libc, fd: number, wake: number, name: string, mtu: number, kernelMac: string, netns: string | undefined, offload: DeviceOffload) {
+    super(lib, fd, wake, name, mtu, offload.vnet ? READ_SIZE_OFFLOAD : READ_SIZE, newTunTapStats(), offload);
     this.kernelMac = kernelMac;
     this.netns = netns;
   }
@@ -106,8 +132,7 @@ export class TapLink extends TunTapDevice<TapStats> implements EthernetLinkEnd {
     const fd = openTunFile('TAP');
     let wake = -1;
     try {
-      const set = setIff(lib, fd, wanted, IFF_TAP | IFF_NO_PI);
-      if (!set.ok) throw ioctlError('TAP', set.errno, wanted);
+      const set = setIffOffload('TAP', lib, fd, wanted, IFF_TAP | IFF_NO_PI, opts.offload === true || opts.gso === true);
       const name = set.name;
       const ifr = new Uint8Array(IFREQ_SIZE);
       if (mac !== undefined) {
@@ -127,7 +152,7 @@ export class TapLink extends TunTapDevice<TapStats> implements EthernetLinkEnd {
       const kernelMac = formatMac(ifr.subarray(HWADDR_AT, HWADDR_AT + 6));
       wake = wakeFd(lib);
       configureKernelSide('TAP', name, mtu, opts.kernelAddresses ?? [], opts.netns);
-      const link = new TapLink(lib, fd, wake, name, mtu, kernelMac, opts.netns);
+      const link = new TapLink(lib, fd, wake, name, mtu, kernelMac, opts.netns, { ...set, gso: set.offload && opts.gso === true, l2: ETHERNET_HLEN });
       link.startReading();
       return link;
     } catch (e) {
@@ -143,17 +168,8 @@ export class TapLink extends TunTapDevice<TapStats> implements EthernetLinkEnd {
     this.setReceiver(fn);
   }
 
-  /** Write one frame (Ethernet II, no FCS) to the kernel. Never throws: a frame that cannot be written is a drop. */
+  /** Write one frame (Ethernet II, no FCS) to the kernel (with gso: at the end of this turn). Never throws: a frame that cannot be written is a drop. */
   send(frame: Uint8Array): void {
-    if (this.closed) {
-      this.stats.drops++;
-      return;
-    }
-    if (this.writeOut(frame)) {
-      this.stats.packetsOut++;
-      this.stats.bytesOut += frame.length;
-    } else {
-      this.stats.drops++;
-    }
+    this.sendOut(frame);
   }
 }

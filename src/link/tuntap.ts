@@ -19,10 +19,20 @@
  * thread blocked in `read()` on a TUN fd does not wake when the fd is closed, so the pending request
  * keeps the event loop — and the process — alive until the next packet arrives. Here close() writes
  * the eventfd, which always ends the poll.
+ *
+ * Offload (virtio-net headers), for both kinds. With IFF_VNET_HDR every read and write starts with a
+ * `struct virtio_net_hdr`; TUNSETOFFLOAD then lets the kernel hand over TCP data as GSO super-packets
+ * of up to 64 KiB with partial checksums (completed here, `#fromVirtio`), and with `gso` the segments
+ * the stack sends in one turn are joined back into super-packets the kernel takes whole (`gsoRunEnd`,
+ * `#writeGso`). A TUN device carries IP packets, a TAP device Ethernet frames: the virtio header is
+ * the same, its offsets (csum_start, hdr_len) count from the start of what follows it — for TAP the
+ * Ethernet header (`l2`, 14 bytes) comes first.
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, existsSync, openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { pseudoHeaderSum, sum16 } from '../wire/checksum.js';
+import { setIpv4HeaderChecksum } from '../wire/ipv4.js';
 
 /** Which kind of device, as messages name it. */
 export type TunTapKind = 'TUN' | 'TAP';
@@ -37,6 +47,38 @@ export const IFF_NO_PI = 0x1000;
 export const IFNAMSIZ = 16;
 /** `sizeof(struct ifreq)` on 64-bit Linux: the name, then a 24-byte union whose first member is `short ifr_flags`. */
 export const IFREQ_SIZE = 40;
+/** Every read and write starts with a `struct virtio_net_hdr` (linux/virtio_net.h): offload metadata. */
+export const IFF_VNET_HDR = 0x4000;
+/** `_IOW('T', 208, unsigned int)`: which offloads this side of the device can take (TUN_F_*). */
+const TUNSETOFFLOAD = 0x400454d0;
+/** We complete partial checksums (VIRTIO_NET_HDR_F_NEEDS_CSUM). */
+const TUN_F_CSUM = 0x01;
+/** We take TCP segments larger than the MTU (GSO super-packets), IPv4 and IPv6. */
+const TUN_F_TSO4 = 0x02;
+const TUN_F_TSO6 = 0x04;
+/**
+ * `sizeof(struct virtio_net_hdr)`, the default (TUNSETVNETHDRSZ not used): flags u8, gso_type u8,
+ * hdr_len, gso_size, csum_start, csum_offset u16, in the host's byte order (a TUN/TAP device is
+ * native-endian unless TUNSETVNETLE/BE says otherwise).
+ */
+export const VNET_HDR_LEN = 10;
+/** virtio_net_hdr.flags: the checksum from csum_start to the end is still to be computed and stored at csum_start + csum_offset. */
+const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+/** virtio_net_hdr.gso_type: a TCP super-packet for the kernel to treat as segments of gso_size. */
+const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+/** TCP flags (RFC 9293 §3.1) a coalesced run may carry: ACK on every segment, PSH on the last. */
+const TCP_ACK = 0x10;
+const TCP_PSH = 0x08;
+/** Ethernet II header (no VLAN tag) in front of a TAP frame's IP packet, and its EtherTypes for IP. */
+export const ETHERNET_HLEN = 14;
+const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
+/**
+ * Largest IP packet a GSO super-packet is: an IPv6 one is a 40-byte header plus up to 65535 bytes of
+ * payload (RFC 8200 Payload Length); an IPv4 one at most 65535 in all (RFC 791 Total Length).
+ */
+export const GSO_MAX_IP = 65535 + 40;
 
 // poll.h, sys/eventfd.h, errno.h (the generic Linux values, same on x86-64 and arm64)
 const POLLIN = 0x001;
@@ -110,6 +152,21 @@ export interface TunTapStats {
   turns: number;
   /** Reads that failed with something other than EAGAIN (reading stops at the first). */
   readErrors: number;
+  /** With offload: packets read that were GSO super-packets (larger than the MTU, cut by us never). */
+  gsoPacketsIn: number;
+  /** With offload: partial checksums (VIRTIO_NET_HDR_F_NEEDS_CSUM) this link completed. */
+  checksumsCompleted: number;
+  /** With gso: super-packets written, and the segments of the stack's they carried. */
+  gsoPacketsOut: number;
+  gsoSegmentsOut: number;
+}
+
+/** Every counter at zero. */
+export function newTunTapStats(): TunTapStats {
+  return {
+    packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0, drops: 0, polls: 0, turns: 0, readErrors: 0,
+    gsoPacketsIn: 0, checksumsCompleted: 0, gsoPacketsOut: 0, gsoSegmentsOut: 0,
+  };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -222,6 +279,43 @@ export function setIff(lib: Libc, fd: number, wanted: string, flags: number): { 
   return { ok: true, name: Buffer.from(ifr.subarray(0, end < 0 ? IFNAMSIZ : end)).toString() };
 }
 
+/** What opening with offload asked for got (see `setIffOffload`). */
+export interface Offload {
+  /** Every read and write carries a virtio header (IFF_VNET_HDR was granted). */
+  vnet: boolean;
+  /** TUNSETOFFLOAD granted: GSO super-packets and partial checksums come in. */
+  offload: boolean;
+  /** Why offload was asked for and is off, or undefined. */
+  refused: string | undefined;
+}
+
+/**
+ * TUNSETIFF with `flags`, plus — when `want` — IFF_VNET_HDR and then TUNSETOFFLOAD with
+ * TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6. If the kernel refuses IFF_VNET_HDR (EINVAL: too old, or a
+ * persistent device made without it) the device is opened plain, and said so in `refused`; a name
+ * taken by a device of another kind fails again, as a TunError. Throws a TunError when the device
+ * cannot be had at all.
+ */
+export function setIffOffload(kind: TunTapKind, lib: Libc, fd: number, wanted: string, flags: number, want: boolean): { name: string } & Offload {
+  let vnet = want;
+  let refused: string | undefined;
+  let set = setIff(lib, fd, wanted, flags | (vnet ? IFF_VNET_HDR : 0));
+  if (!set.ok && vnet && set.errno === 22) {
+    refused = 'the kernel refused IFF_VNET_HDR (EINVAL)';
+    vnet = false;
+    set = setIff(lib, fd, wanted, flags);
+  }
+  if (!set.ok) throw ioctlError(kind, set.errno, wanted);
+  let offload = false;
+  if (vnet) {
+    // TSO4/TSO6 are only accepted together with CSUM (a super-packet's checksum is always partial).
+    if (lib.ioctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) === 0) offload = true;
+    else refused = `the kernel refused TUNSETOFFLOAD (errno ${lib.errno()})`;
+    // Without it the virtio header stays (IFF_VNET_HDR cannot be undone on this fd): always zero.
+  }
+  return { name: set.name, vnet, offload, refused };
+}
+
 export function ioctlError(kind: TunTapKind, errno: number, wanted: string): TunError {
   const dev = wanted === '' ? `a ${kind} device` : `${kind} device ${wanted}`;
   switch (errno) {
@@ -271,9 +365,18 @@ export function configureKernelSide(kind: TunTapKind, name: string, mtu: number,
 // ------------------------------------------------------------------------------------------------
 // The device: reading and closing
 
+/** How a device's reads and writes are framed: `setIffOffload`'s answer, plus send-side GSO and the header in front of IP. */
+export interface DeviceOffload extends Offload {
+  /** Send-side GSO is on (asked for, and offload granted). */
+  gso: boolean;
+  /** Bytes in front of the IP header in a packet: 0 (TUN), ETHERNET_HLEN (TAP). */
+  l2: number;
+}
+
 /**
- * An open TUN or TAP fd and its read loop. Subclasses write (`fd` is theirs to write to) and may
- * transform what is read (`unwrap`). Start reading with `startReading()` once constructed.
+ * An open TUN or TAP fd, its read loop, and its virtio-net offloads. Subclasses send through
+ * `sendOut` and may transform what is read further (`unwrap`). Start reading with `startReading()`
+ * once constructed.
  */
 export abstract class TunTapDevice<S extends TunTapStats> {
   /** The device's name as the kernel knows it. */
@@ -282,6 +385,12 @@ export abstract class TunTapDevice<S extends TunTapStats> {
   readonly stats: S;
   /** The read error that stopped reading (e.g. the device was deleted under us), if any. */
   readError: string | undefined;
+  /** Receive offload (GSO super-packets, partial checksums) is on: asked for and granted. */
+  readonly offload: boolean;
+  /** Why offload was asked for and is off (the kernel refused), or undefined. */
+  readonly offloadRefused: string | undefined;
+  /** Send-side GSO is on (asked for, and offload granted). */
+  readonly gso: boolean;
 
   protected readonly libc: Libc;
   /** The device fd; -1 once closed. */
@@ -300,15 +409,32 @@ export abstract class TunTapDevice<S extends TunTapStats> {
   #slab = new Uint8Array(SLAB_SIZE);
   #slabUsed = 0;
   readonly #readSize: number;
+  /** Every read and write carries a virtio header (IFF_VNET_HDR). */
+  readonly #vnet: boolean;
+  readonly #l2: number;
+  /** With #vnet: a virtio header and room for the packet behind it. */
+  #writeBuf: Uint8Array | undefined;
+  /** With gso: packets sent this turn, written (joined where possible) at the end of it. */
+  #pending: Uint8Array[] = [];
+  #flushScheduled = false;
 
-  protected constructor(lib: Libc, fd: number, wakeFd: number, name: string, mtu: number, readSize: number, stats: S) {
+  /**
+   * `readSize`: the largest packet a read returns, without the virtio header (added here when
+   * `offload.vnet`).
+   */
+  protected constructor(lib: Libc, fd: number, wakeFd: number, name: string, mtu: number, readSize: number, stats: S, offload: DeviceOffload) {
     this.libc = lib;
     this.fd = fd;
     this.#wakeFd = wakeFd;
     this.name = name;
     this.mtu = mtu;
-    this.#readSize = readSize;
+    this.#readSize = readSize + (offload.vnet ? VNET_HDR_LEN : 0);
     this.stats = stats;
+    this.#vnet = offload.vnet;
+    this.#l2 = offload.l2;
+    this.offload = offload.offload;
+    this.offloadRefused = offload.refused;
+    this.gso = offload.gso;
     this.#pollView.setInt32(0, fd, LE);
     this.#pollView.setInt16(4, POLLIN, LE);
     this.#pollView.setInt32(8, wakeFd, LE);
@@ -325,11 +451,161 @@ export abstract class TunTapDevice<S extends TunTapStats> {
   }
 
   /**
-   * The packet handed up for the `len` bytes read at `slab[at]`, or undefined to skip them. Default:
-   * the bytes as they are (a view into the slab, no copy).
+   * The packet handed up for the `len` bytes read at `slab[at]`, or undefined to skip them: the
+   * bytes as they are (a view into the slab, no copy), or with the virtio header, what is behind it,
+   * its partial checksum completed (`#fromVirtio`).
    */
   protected unwrap(slab: Uint8Array, at: number, len: number): Uint8Array | undefined {
-    return slab.subarray(at, at + len);
+    if (!this.#vnet) return slab.subarray(at, at + len);
+    if (len <= VNET_HDR_LEN) return undefined;
+    const packet = slab.subarray(at + VNET_HDR_LEN, at + len);
+    this.#fromVirtio(slab, at, packet);
+    return packet;
+  }
+
+  /**
+   * What the virtio header in front of `packet` (at `slab[at]`) asks of the receiver. A GSO
+   * super-packet (gso_type ≠ 0) is one TCP segment of up to 64 KiB, longer than the MTU, with a
+   * valid IP header (Linux fills Total Length and the header checksum for the whole): the stack
+   * takes it as it is, as Linux's own GRO would hand it up. NEEDS_CSUM: the transport checksum field
+   * holds only the pseudo-header sum (CHECKSUM_PARTIAL); the ones'-complement sum from csum_start to
+   * the end, that field included, complemented, is the checksum (RFC 1071), stored at
+   * csum_start + csum_offset (both counted from the start of the packet — for TAP, of the frame).
+   * Completed here so the stack checks it as for any packet.
+   */
+  #fromVirtio(slab: Uint8Array, at: number, packet: Uint8Array): void {
+    const flags = slab[at]!;
+    const gsoType = slab[at + 1]!;
+    if (gsoType !== 0) this.stats.gsoPacketsIn++;
+    if ((flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) === 0) return;
+    const csumStart = LE ? slab[at + 6]! | (slab[at + 7]! << 8) : (slab[at + 6]! << 8) | slab[at + 7]!;
+    const csumOffset = LE ? slab[at + 8]! | (slab[at + 9]! << 8) : (slab[at + 8]! << 8) | slab[at + 9]!;
+    const field = csumStart + csumOffset;
+    if (field + 2 > packet.length) return; // malformed: the stack will find the checksum bad
+    const sum = sum16(packet, csumStart, packet.length - csumStart);
+    const check = ~sum & 0xffff;
+    packet[field] = check >>> 8;
+    packet[field + 1] = check & 0xff;
+    this.stats.checksumsCompleted++;
+  }
+
+  /** Send one packet (TAP: frame). Never throws: one that cannot be written is a drop. */
+  protected sendOut(packet: Uint8Array): void {
+    if (this.#closed) {
+      this.stats.drops++;
+      return;
+    }
+    if (this.gso) {
+      // Written at the end of this turn (a microtask: before any I/O or timer), in order.
+      this.#pending.push(packet);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        queueMicrotask(this.#flush);
+      }
+      return;
+    }
+    this.#write(packet);
+  }
+
+  #write(packet: Uint8Array): void {
+    let ok: boolean;
+    if (this.#vnet) {
+      // A zeroed virtio header (no GSO, checksum complete: the stack always fills it), then the
+      // packet: one write, as the kernel wants it (a copy is cheaper than a writev's arrays).
+      const need = VNET_HDR_LEN + packet.length;
+      if (this.#writeBuf === undefined || this.#writeBuf.length < need) this.#writeBuf = new Uint8Array(Math.max(need, VNET_HDR_LEN + this.#l2 + 1500));
+      // The buffer is shared with #writeGso, which fills the header in: zero it again.
+      this.#writeBuf.fill(0, 0, VNET_HDR_LEN);
+      this.#writeBuf.set(packet, VNET_HDR_LEN);
+      ok = this.writeOut(this.#writeBuf, need);
+    } else {
+      ok = this.writeOut(packet);
+    }
+    if (ok) {
+      this.stats.packetsOut++;
+      this.stats.bytesOut += packet.length;
+    } else {
+      this.stats.drops++;
+    }
+  }
+
+  /** Writes what this turn sent: runs of segments that can be joined as one GSO super-packet each. */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    this.#pending = [];
+    let i = 0;
+    while (i < pending.length) {
+      if (this.#closed) {
+        this.stats.drops += pending.length - i;
+        return;
+      }
+      const j = gsoRunEnd(pending, i, this.#l2);
+      if (j - i === 1) this.#write(pending[i]!);
+      else this.#writeGso(pending, i, j);
+      i = j;
+    }
+  };
+
+  /**
+   * One super-packet for pending[i..j) (see `gsoRunEnd`): the first packet's headers (TAP: its
+   * Ethernet header too), every payload, the IP length for the whole, the last segment's flags (PSH
+   * if it had it); the TCP checksum left partial — the field holds the pseudo-header sum, as Linux's
+   * own TSO path leaves it (CHECKSUM_PARTIAL) — with a virtio header: NEEDS_CSUM from the TCP
+   * header, GSO TCPV4/TCPV6 with gso_size = the first segment's payload, offsets from the start of
+   * the packet (TAP: of the frame).
+   */
+  #writeGso(pending: Uint8Array[], i: number, j: number): void {
+    const l2 = this.#l2;
+    const first = pending[i]!;
+    const v4 = first[l2]! >> 4 === 4;
+    const ipHl = v4 ? (first[l2]! & 0x0f) * 4 : 40;
+    const tcpAt = l2 + ipHl;
+    const hl = tcpAt + (first[tcpAt + 12]! >> 4) * 4;
+    let total = hl;
+    for (let k = i; k < j; k++) total += pending[k]!.length - hl;
+    const need = VNET_HDR_LEN + total;
+    if (this.#writeBuf === undefined || this.#writeBuf.length < need) this.#writeBuf = new Uint8Array(Math.max(need, VNET_HDR_LEN + l2 + GSO_MAX_IP));
+    const buf = this.#writeBuf;
+    const v = new DataView(buf.buffer, buf.byteOffset, VNET_HDR_LEN);
+    v.setUint8(0, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    v.setUint8(1, v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6);
+    v.setUint16(2, hl, LE);
+    v.setUint16(4, first.length - hl, LE);
+    v.setUint16(6, tcpAt, LE);
+    v.setUint16(8, 16, LE);
+    const out = buf.subarray(VNET_HDR_LEN, need);
+    out.set(first.subarray(0, hl), 0);
+    let at = hl;
+    for (let k = i; k < j; k++) {
+      const p = pending[k]!;
+      out.set(p.subarray(hl), at);
+      at += p.length - hl;
+    }
+    out[tcpAt + 13] = pending[j - 1]![tcpAt + 13]!;
+    const ipLength = total - l2;
+    const ip = out.subarray(l2);
+    if (v4) {
+      ip[2] = ipLength >>> 8;
+      ip[3] = ipLength & 0xff;
+      setIpv4HeaderChecksum(ip, ipHl);
+    } else {
+      ip[4] = (ipLength - 40) >>> 8;
+      ip[5] = (ipLength - 40) & 0xff;
+    }
+    const src = v4 ? ip.subarray(12, 16) : ip.subarray(8, 24);
+    const dst = v4 ? ip.subarray(16, 20) : ip.subarray(24, 40);
+    const pseudo = pseudoHeaderSum(src, dst, 6, ipLength - ipHl);
+    out[tcpAt + 16] = pseudo >>> 8;
+    out[tcpAt + 17] = pseudo & 0xff;
+    if (this.writeOut(buf, need)) {
+      this.stats.packetsOut++;
+      this.stats.bytesOut += total;
+      this.stats.gsoPacketsOut++;
+      this.stats.gsoSegmentsOut += j - i;
+    } else {
+      this.stats.drops += j - i;
+    }
   }
 
   /** One write of `len` bytes from `buf`: true if the kernel took it (a TUN/TAP write takes all or nothing). */
@@ -351,6 +627,8 @@ export abstract class TunTapDevice<S extends TunTapStats> {
   /** Stop reading and close the device (a device we created disappears, wherever its kernel side is). Idempotent. */
   close(): void {
     if (this.#closed) return;
+    // What this turn sent still goes out (gso: it waits for the end of the turn).
+    if (this.#pending.length > 0) this.#flush();
     this.#closed = true;
     closeSync(this.fd);
     this.fd = -1;
@@ -467,4 +745,86 @@ export abstract class TunTapDevice<S extends TunTapStats> {
     this.stats.readErrors++;
     this.readError = why;
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Send-side GSO: which segments join
+
+/**
+ * The end (exclusive) of the run of packets from pending[i] that can cross as one TCP super-packet.
+ * `l2`: bytes before the IP header (0 for TUN; for TAP an Ethernet II header, whose EtherType must
+ * be the IP version's and which must be the same in every packet of the run). IPv4 without options
+ * or fragmentation, or IPv6 with TCP as the next header; all of one connection with byte-identical
+ * headers but for the IP length, ID and checksum and the TCP sequence number, flags and checksum;
+ * each with data, the sequence numbers back to back (RFC 9293 §3.4); ACK only, but the last may add
+ * PSH; every payload the first's size (the gso_size) but the last, which may be shorter; at most
+ * 64 KiB in all. Anything else (a SYN, a FIN, a pure ACK, another connection, ARP) ends the run and
+ * is written alone: the order of packets on the wire never changes. Returns i + 1 when nothing joins.
+ */
+export function gsoRunEnd(pending: readonly Uint8Array[], i: number, l2: number): number {
+  const first = pending[i]!;
+  if (first.length < l2 + 40) return i + 1;
+  const version = first[l2]! >> 4;
+  let ipHl: number;
+  /** Largest IP packet (RFC 791 Total Length; RFC 8200 Payload Length + 40). */
+  let max: number;
+  if (version === 4) {
+    ipHl = (first[l2]! & 0x0f) * 4;
+    // No IP options, TCP, no MF flag or fragment offset (DF may be set).
+    if (ipHl !== 20 || first[l2 + 9] !== 6 || ((first[l2 + 6]! << 8) | first[l2 + 7]!) & 0x3fff) return i + 1;
+    max = 65535;
+  } else if (version === 6) {
+    ipHl = 40;
+    if (first[l2 + 6] !== 6) return i + 1;
+    max = GSO_MAX_IP;
+  } else {
+    return i + 1;
+  }
+  if (l2 > 0 && ((first[l2 - 2]! << 8) | first[l2 - 1]!) !== (version === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6)) return i + 1;
+  const tcpAt = l2 + ipHl;
+  if (first.length < tcpAt + 20) return i + 1;
+  const hl = tcpAt + (first[tcpAt + 12]! >> 4) * 4;
+  const mss = first.length - hl;
+  if (mss <= 0 || first[tcpAt + 13] !== TCP_ACK) return i + 1;
+  let seq = (seqOf(first, tcpAt) + mss) >>> 0;
+  let total = first.length - l2;
+  let j = i + 1;
+  for (; j < pending.length; j++) {
+    const p = pending[j]!;
+    const len = p.length - hl;
+    if (len <= 0 || len > mss || total + len > max) break;
+    if (seqOf(p, tcpAt) !== seq) break;
+    const flags = p[tcpAt + 13]!;
+    if (flags !== TCP_ACK && flags !== (TCP_ACK | TCP_PSH)) break;
+    if (!sameHeaders(first, p, l2, ipHl, hl, version === 4)) break;
+    seq = (seq + len) >>> 0;
+    total += len;
+    // A short segment or PSH ends the run (TSO puts PSH on the last segment only).
+    if (len < mss || flags !== TCP_ACK) {
+      j++;
+      break;
+    }
+  }
+  return j;
+}
+
+function seqOf(p: Uint8Array, tcpAt: number): number {
+  return ((p[tcpAt + 4]! << 24) | (p[tcpAt + 5]! << 16) | (p[tcpAt + 6]! << 8) | p[tcpAt + 7]!) >>> 0;
+}
+
+/**
+ * Headers (the first `hl` bytes: l2, IP, TCP) equal but for IP length/ID/checksum (IPv6: payload
+ * length) and TCP seq/flags/checksum. The l2 header must match to the byte.
+ */
+function sameHeaders(a: Uint8Array, b: Uint8Array, l2: number, ipHl: number, hl: number, v4: boolean): boolean {
+  for (let k = 0; k < hl; k++) {
+    if (a[k] === b[k]) continue;
+    const n = k - l2;
+    if (n < 0) return false;
+    if (v4 ? n === 2 || n === 3 || n === 4 || n === 5 || n === 10 || n === 11 : n === 4 || n === 5) continue;
+    const t = n - ipHl;
+    if ((t >= 4 && t <= 7) || t === 13 || t === 16 || t === 17) continue;
+    return false;
+  }
+  return true;
 }

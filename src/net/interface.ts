@@ -287,6 +287,12 @@ export class EthernetInterface implements LinkEnd {
 
   // =========================================================================== incoming
 
+  /**
+   * No check of a frame's length against the MTU, on purpose: a link with receive offload (TapLink
+   * `offload`) hands over TCP GSO super-frames of up to 64 KiB of IP, already checksummed, which
+   * the stack takes whole as it does over TUN (the IP layer goes by the IP header's length). What
+   * we send is still sized by `mtu` (the real one): the link joins segments, the kernel cuts them.
+   */
   private receive(frame: Uint8Array): void {
     const host = this.host;
     this.counters.framesIn++;
