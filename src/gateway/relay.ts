@@ -52,7 +52,7 @@ export class TcpRelay implements RelayStats {
 
   constructor(readonly guest: TcpConnection, readonly up: UpstreamStream, private readonly options: RelayOptions = {}) {
     guest.events = {
-      onReadable: () => this.pumpUp(),
+      onReadable: () => this.schedulePumpUp(),
       onEnd: () => this.pumpUp(),
       onWritable: () => this.flushDown(),
       onClosed: (e) => this.guestClosedWith(e),
@@ -68,6 +68,23 @@ export class TcpRelay implements RelayStats {
     guest.setNoDelay(true);
     this.pumpUp();
   }
+
+  /**
+   * The stack reports each segment of a burst as it is processed: reading once after the burst
+   * (a microtask, in Node and in a browser) hands the upstream one large write instead of one per
+   * segment — fewer system calls for direct, fewer packets (and credits) for Wisp.
+   */
+  private schedulePumpUp(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(this.pumpLater);
+  }
+
+  private pumpScheduled = false;
+  private readonly pumpLater = (): void => {
+    this.pumpScheduled = false;
+    this.pumpUp();
+  };
 
   /** Guest → upstream, while the upstream takes it. */
   private pumpUp(): void {

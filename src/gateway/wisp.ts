@@ -813,7 +813,24 @@ class WispTcpStream extends WispStreamBase implements UpstreamStream {
   /** Sends one queued DATA packet if it may; false when this stream has nothing more to send now. */
   sendOne(): boolean {
     if (!this.canSend()) return false;
-    const chunk = this.txQueue.shift()!;
+    let chunk = this.txQueue.shift()!;
+    // Credit counts packets, not bytes (protocol.md CONTINUE): small writes queued behind a spent
+    // credit go out joined, up to maxDataBytes, or a relay writing a segment at a time would be
+    // held to one segment per credit.
+    const max = this.client.options.maxDataBytes;
+    if (this.txQueue.length > 0 && chunk.length + this.txQueue[0]!.length <= max) {
+      let n = chunk.length;
+      let k = 0;
+      while (k < this.txQueue.length && n + this.txQueue[k]!.length <= max) n += this.txQueue[k++]!.length;
+      const joined = new Uint8Array(n);
+      joined.set(chunk, 0);
+      let at = chunk.length;
+      for (const c of this.txQueue.splice(0, k)) {
+        joined.set(c, at);
+        at += c.length;
+      }
+      chunk = joined;
+    }
     this.txBytes -= chunk.length;
     this.credit--;
     this.client.sendPacket({ type: 'data', streamId: this.id, data: chunk });

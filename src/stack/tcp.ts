@@ -900,6 +900,13 @@ export class TcpLayer {
         this.wheel.cancel(m.timer);
         this.unlinkConn(m);
         c.hostRef = undefined;
+        // The last connection gone: no timer is left, so neither is the clock's wake-up (a real
+        // clock's timer would otherwise keep a process alive until it fired, up to 2×MSL later).
+        if (this.connCount === 0 && this.wakeHandle !== null) {
+          this.core.clock.cancel(this.wakeHandle);
+          this.wakeHandle = null;
+          this.wakeAt = Infinity;
+        }
         if (c.listener instanceof Listener) c.listener.forget(c);
       },
       passiveAdmitted: (c) => {

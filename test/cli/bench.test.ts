@@ -162,7 +162,7 @@ test('--list names every benchmark, the TUN and loss ones included, with why one
   const r = spawnSync(process.execPath, [MAIN, 'bench', '--list', '--json'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 0, r.stderr);
   const list = (JSON.parse(r.stdout) as { benchmarks: Array<{ name: string; describe: string; unavailable?: string }> }).benchmarks;
-  assert.deepEqual(list.map((b) => b.name), [...IN_PROCESS, 'tun', 'loss']);
+  assert.deepEqual(list.map((b) => b.name), [...IN_PROCESS, 'tun', 'loss', 'gateway']);
   for (const b of list) {
     assert.ok(b.describe.length > 10, b.name);
     if (b.unavailable !== undefined) assert.ok(b.unavailable.length > 0);
@@ -175,7 +175,7 @@ test('--list names every benchmark, the TUN and loss ones included, with why one
 test('bad usage exits 2 with a one-line reason', async () => {
   const cases: Array<[string[], RegExp]> = [
     [['--bogus'], /Unknown option '--bogus'/],
-    [['--only', 'nope'], /unknown benchmark 'nope' \(valid: throughput, throughput-conns, .*loss\)/],
+    [['--only', 'nope'], /unknown benchmark 'nope' \(valid: throughput, throughput-conns, .*gateway\)/],
     [['--only', ','], /--only needs benchmark names/],
     [['--svg', ''], /--svg needs a file name/],
     [['--svg'], /argument missing/],
