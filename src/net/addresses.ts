@@ -29,6 +29,16 @@ export function isMulticastOrBroadcast(a: Uint8Array): boolean {
   return a[0] === 0xff;
 }
 
+/**
+ * Loopback or unspecified: 127.0.0.0/8, 0.0.0.0 (RFC 1122 §3.2.1.3), ::1, :: (RFC 4291 §2.5.2-3).
+ * Never a valid source from a link; a gateway must not relay such a packet for anyone.
+ */
+export function isLoopbackOrUnspecified(a: Uint8Array): boolean {
+  if (a.length === 4) return a[0] === 127 || (a[0] === 0 && a[1] === 0 && a[2] === 0 && a[3] === 0);
+  for (let i = 0; i < 15; i++) if (a[i] !== 0) return false;
+  return a[15] === 0 || a[15] === 1;
+}
+
 export class AddressTable {
   /** In the order added; read on every packet (isLocal). */
   readonly list: LocalAddress[] = [];

@@ -11,7 +11,7 @@
 import type { TimerHandle } from '../link/clock.js';
 import type { LinkEnd } from '../link/link.js';
 import type { AddressTable, LocalAddress } from '../net/addresses.js';
-import { isMulticastOrBroadcast } from '../net/addresses.js';
+import { isLoopbackOrUnspecified, isMulticastOrBroadcast } from '../net/addresses.js';
 import type { IcmpLayer } from '../net/icmp.js';
 import type { IpLayer } from '../net/ip.js';
 import { Connection, windowScaleFor, type ConnectionConfig, type ConnectionHost } from '../tcp/connection.js';
@@ -442,6 +442,9 @@ export class TcpLayer {
   }
 
   private forwardSyn(ip: IpPacketInfo, seg: TcpSegment, localText: string, remoteText: string, packet: Uint8Array): void {
+    // A Linux guest whose IPv6 address is still tentative sends from ::1 (seen on the wire): no
+    // such source is routable (RFC 4291 §2.5.3, RFC 1122 §3.2.1.3), and nothing is relayed for it.
+    if (isLoopbackOrUnspecified(ip.src)) return this.core.drop('tcp-bad-address', packet);
     const now = this.core.clock.now();
     const key = `${remoteText}|${seg.srcPort}|${localText}|${seg.dstPort}`;
     const old = this.pendingForward.get(key);

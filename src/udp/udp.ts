@@ -10,7 +10,7 @@
  * (no SO_REUSEADDR): a bind that overlaps another of its family is EADDRINUSE.
  * @internal
  */
-import { AddressTable, isLimitedBroadcast, isMulticastOrBroadcast, type LocalAddress } from '../net/addresses.js';
+import { AddressTable, isLimitedBroadcast, isLoopbackOrUnspecified, isMulticastOrBroadcast, type LocalAddress } from '../net/addresses.js';
 import type { IcmpLayer } from '../net/icmp.js';
 import type { IpLayer } from '../net/ip.js';
 import type { StackCore } from '../stack/core.js';
@@ -289,6 +289,8 @@ export class UdpLayer {
   private forward(ip: IpPacketInfo, srcPort: number, dstPort: number, payload: Uint8Array, unicastLocal: boolean, packet: Uint8Array): boolean {
     // Broadcasts and multicasts stay on the segment (a DHCP DISCOVER with no server is not relayed).
     if (!unicastLocal && (isMulticastOrBroadcast(ip.dst) || this.addresses.isBroadcast(ip.dst))) return false;
+    // Nothing is relayed for a source that cannot be answered (see TcpLayer.forwardSyn).
+    if (isLoopbackOrUnspecified(ip.src)) return false;
     let verdict: UdpForwardVerdict;
     try {
       verdict = this.forwarder!({

@@ -106,6 +106,19 @@ for (const [family, peer, far] of [['IPv4', PEER4, FAR4], ['IPv6', PEER6, FAR6]]
   }
 }
 
+test('a SYN or datagram from a loopback or unspecified source is never offered (RFC 4291 §2.5.3)', () => {
+  const h = harness();
+  const got = forwarding(h);
+  const udp: UdpForwardDatagram[] = [];
+  h.stack.forwardUdp((d) => (udp.push(d), true));
+  h.inject(tcpPacket('::1', FAR6, { srcPort: 40000, dstPort: 80, seq: 1, flags: SYN }));
+  h.inject(tcpPacket('127.0.0.1', FAR4, { srcPort: 40000, dstPort: 80, seq: 1, flags: SYN }));
+  h.inject(udpPacket('0.0.0.0', FAR4, 5353, 53, 'x'));
+  assert.equal(got.length, 0);
+  assert.equal(udp.length, 0);
+  assert.equal(h.stack.counters.drops['tcp-bad-address'], 2);
+});
+
 test('pending SYNs are bounded; an undecided request expires and its tuple may ask again', () => {
   const h = harness();
   const got = forwarding(h);
