@@ -159,6 +159,11 @@ function abortError(signal: AbortSignal, what: string): UpstreamError {
     : new UpstreamError('error', `${what}: aborted`);
 }
 
+/** `tcp 192.0.2.1:80`, `udp [2001:db8::1]:53`: how errors name a target. */
+function targetName(protocol: 'tcp' | 'udp', target: UpstreamTarget): string {
+  return `${protocol} ${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+}
+
 function checkTarget(target: UpstreamTarget, what: string): void {
   if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
     throw new UpstreamError('error', `${what}: bad port ${target.port}`);
@@ -192,21 +197,28 @@ export class DirectUpstream implements Upstream {
     return { tcp: this.#tcp.size, udp: this.#udp.size };
   }
 
+  /** Why an open fails before any socket: the upstream closed, the signal aborted, a bad target; else null. */
+  #refuseEarly(target: UpstreamTarget, signal: AbortSignal | undefined, what: string): UpstreamError | null {
+    if (this.#closed) return new UpstreamError('error', `${what}: upstream closed`);
+    if (signal?.aborted === true) return abortError(signal, what);
+    try {
+      checkTarget(target, what);
+    } catch (e) {
+      return upstreamErrorFromNode(e, what);
+    }
+    return null;
+  }
+
   openTcp(target: UpstreamTarget, options: { signal?: AbortSignal } = {}): Promise<UpstreamStream> {
-    const what = `tcp ${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+    const what = targetName('tcp', target);
     return new Promise<UpstreamStream>((resolve, reject) => {
       const fail = (e: UpstreamError): void => {
         this.counters.tcpFailed++;
         reject(e);
       };
-      if (this.#closed) return fail(new UpstreamError('error', `${what}: upstream closed`));
       const signal = options.signal;
-      if (signal?.aborted === true) return fail(abortError(signal, what));
-      try {
-        checkTarget(target, what);
-      } catch (e) {
-        return fail(upstreamErrorFromNode(e, what));
-      }
+      const refused = this.#refuseEarly(target, signal, what);
+      if (refused !== null) return fail(refused);
       let sock: Socket;
       try {
         sock = connect({
@@ -257,20 +269,15 @@ export class DirectUpstream implements Upstream {
   }
 
   openUdp(target: UpstreamTarget, options: { signal?: AbortSignal } = {}): Promise<UpstreamDatagrams> {
-    const what = `udp ${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+    const what = targetName('udp', target);
     return new Promise<UpstreamDatagrams>((resolve, reject) => {
       const fail = (e: UpstreamError): void => {
         this.counters.udpFailed++;
         reject(e);
       };
-      if (this.#closed) return fail(new UpstreamError('error', `${what}: upstream closed`));
       const signal = options.signal;
-      if (signal?.aborted === true) return fail(abortError(signal, what));
-      try {
-        checkTarget(target, what);
-      } catch (e) {
-        return fail(upstreamErrorFromNode(e, what));
-      }
+      const refused = this.#refuseEarly(target, signal, what);
+      if (refused !== null) return fail(refused);
       const sock = createSocket(isIP(target.host) === 6 ? 'udp6' : 'udp4');
       this.#udp.set(sock, (why) => finish(why));
       let settled = false;

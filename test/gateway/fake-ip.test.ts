@@ -15,22 +15,13 @@ import { parseAddress } from '../../src/wire/address.js';
 import { DnsRcode, DnsType, dnsQuery, reverseName, type DnsMessage } from '../../src/wire/dns.js';
 import { VirtualClock } from '../../src/link/clock.js';
 import { twoStacks } from '../socket/harness.js';
+import { rejection } from '../support/dns.js';
 
 function setup(options: Partial<FakeIpOptions> = {}) {
   const net = twoStacks('virtual', { stack: { dnsServers: ['10.0.0.2'] } });
   const fake = new FakeIpDns({ now: () => net.clock.now(), ...options });
   const service = serveDns(net.b, { localDomain: 'lan', upstream: fake });
   return { ...net, fake, service };
-}
-
-async function rejection(p: Promise<unknown>): Promise<DnsStubError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof DnsStubError, String(e));
-    return e;
-  }
-  assert.fail('expected a rejection');
 }
 
 test('through the DNS server: A and AAAA from the pools, the same name the same addresses, lookup both ways', async () => {

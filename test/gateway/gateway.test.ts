@@ -14,6 +14,7 @@ import type { PolicyOptions } from '../../src/gateway/policy.js';
 import { EthernetSwitch } from '../../src/link/switch.js';
 import { Stack } from '../../src/stack/stack.js';
 import { TcpError } from '../../src/tcp/user.js';
+import { readAll } from '../socket/harness.js';
 
 const FAR = '203.0.113.9';
 
@@ -47,23 +48,6 @@ function lan(opts: { tcp?: LocalTcpHandler; udp?: LocalUdpHandler; policy?: Poli
       guest.interface?.close();
     },
   };
-}
-
-/** Reads a stream to its end (bounded by the test's own timeout). */
-async function readAll(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const c of r as unknown as AsyncIterable<Uint8Array>) {
-    parts.push(c);
-    n += c.length;
-  }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function random(n: number, seed = 7): Uint8Array {

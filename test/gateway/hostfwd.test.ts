@@ -14,6 +14,7 @@ import { relayTcp } from '../../src/gateway/relay.js';
 import type { TcpConnection } from '../../src/tcp/user.js';
 import type { UpstreamStream } from '../../src/gateway/upstream.js';
 import { pattern, twoStacks } from '../socket/harness.js';
+import { within } from './support.js';
 
 describe('parseHostForward (QEMU hostfwd syntax)', () => {
   test('the forms QEMU accepts', () => {
@@ -63,16 +64,6 @@ describe('parseHostForward (QEMU hostfwd syntax)', () => {
     }
   });
 });
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 /** A host client's fate: everything it read, and how it ended ('end', or an error code). */
 function client(port: number): { sock: Socket; data: Promise<Buffer>; ended: Promise<string> } {

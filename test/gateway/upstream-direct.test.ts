@@ -9,8 +9,9 @@ import { randomBytes, createHash } from 'node:crypto';
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { DirectUpstream, upstreamErrorFromNode } from '../../src/gateway/upstream-direct.js';
-import { UpstreamError, type UpstreamStream } from '../../src/gateway/upstream.js';
+import { UpstreamError } from '../../src/gateway/upstream.js';
 import { NodeDnsUpstream } from '../../src/services/dns-upstream-node.js';
+import { record, within } from './support.js';
 
 const LOOP = '127.0.0.1';
 
@@ -42,34 +43,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Everything the stream delivers, and how it ended. */
-function collect(s: UpstreamStream): { chunks: Buffer[]; ended: Promise<void>; closed: Promise<UpstreamError | null> } {
-  const chunks: Buffer[] = [];
-  let endResolve!: () => void;
-  const ended = new Promise<void>((r) => (endResolve = r));
-  const closed = new Promise<UpstreamError | null>((resolve) => {
-    let calls = 0;
-    s.onclose = (e) => {
-      calls++;
-      assert.equal(calls, 1, 'onclose called more than once');
-      resolve(e);
-    };
-  });
-  s.ondata = (d) => chunks.push(Buffer.from(d));
-  s.onend = () => endResolve();
-  return { chunks, ended, closed };
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
-
 describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
   let echo: { server: Server; port: number };
   const up = new DirectUpstream({ connectTimeoutMs: 2000, dns: new NodeDnsUpstream({ servers: ['127.0.0.1:9'] }) });
@@ -89,7 +62,7 @@ describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
   test('4 MiB both ways, byte-identical, with backpressure (write false, then drain)', async () => {
     const stream = await up.openTcp({ host: LOOP, port: echo.port });
     assert.equal(stream.halfClose, true);
-    const got = collect(stream);
+    const got = record(stream);
     const data = randomBytes(4 * 1024 * 1024);
     let falses = 0;
     let drains = 0;
@@ -116,7 +89,7 @@ describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
 
   test('pause stops ondata until resume', async () => {
     const stream = await up.openTcp({ host: LOOP, port: echo.port });
-    const got = collect(stream);
+    const got = record(stream);
     stream.pause();
     stream.write(Buffer.from('paused'));
     await new Promise((r) => setTimeout(r, 100));
@@ -140,7 +113,7 @@ describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
     });
     try {
       const stream = await up.openTcp({ host: LOOP, port });
-      const got = collect(stream);
+      const got = record(stream);
       stream.write(Buffer.from('hello'));
       stream.end();
       await within(got.ended, 5000, 'peer FIN');
@@ -162,7 +135,7 @@ describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
     });
     try {
       const stream = await up.openTcp({ host: LOOP, port });
-      const got = collect(stream);
+      const got = record(stream);
       await within(got.ended, 5000, 'peer FIN');
       assert.equal(Buffer.concat(got.chunks).toString(), 'bye');
       // Our direction is still open.
@@ -200,7 +173,7 @@ describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
     });
     try {
       const stream = await up.openTcp({ host: LOOP, port });
-      const got = collect(stream);
+      const got = record(stream);
       stream.write(Buffer.from('trigger'));
       const e = await within(got.closed, 5000, 'reset');
       assert.ok(e instanceof UpstreamError);
@@ -220,7 +193,7 @@ describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
     });
     try {
       const stream = await up.openTcp({ host: LOOP, port });
-      const got = collect(stream);
+      const got = record(stream);
       stream.write(Buffer.from('x'));
       await new Promise((r) => setTimeout(r, 50));
       stream.destroy();
@@ -236,7 +209,7 @@ describe('DirectUpstream TCP', { timeout: 30_000 }, () => {
   test('close() resets open streams and refuses new ones', async () => {
     const other = new DirectUpstream({ dns: new NodeDnsUpstream({ servers: ['127.0.0.1:9'] }) });
     const stream = await other.openTcp({ host: LOOP, port: echo.port });
-    const got = collect(stream);
+    const got = record(stream);
     assert.deepEqual(other.open, { tcp: 1, udp: 0 });
     other.close();
     const e = await within(got.closed, 5000, 'close');

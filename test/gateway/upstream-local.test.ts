@@ -7,50 +7,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { relayTcp } from '../../src/gateway/relay.js';
 import { LocalUpstream, type LocalTcpConnection, type LocalUdpFlow } from '../../src/gateway/upstream-local.js';
-import { UpstreamError, type UpstreamStream } from '../../src/gateway/upstream.js';
+import { UpstreamError } from '../../src/gateway/upstream.js';
 import { pattern, readAll, twoStacks } from '../socket/harness.js';
+import { record, within } from './support.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const T = { host: '192.0.2.80', port: 80 };
-
-/** What the relay would see of a stream. */
-function drive(s: UpstreamStream): { chunks: Uint8Array[]; text(): string; ended: Promise<void>; closed: Promise<UpstreamError | null> } {
-  const chunks: Uint8Array[] = [];
-  let endResolve!: () => void;
-  const ended = new Promise<void>((r) => (endResolve = r));
-  const closed = new Promise<UpstreamError | null>((resolve) => {
-    let calls = 0;
-    s.onclose = (e) => {
-      calls++;
-      assert.equal(calls, 1, 'onclose once');
-      resolve(e);
-    };
-  });
-  s.ondata = (d) => chunks.push(d.slice());
-  s.onend = () => endResolve();
-  return { chunks, text: () => dec(concat(chunks)), ended, closed };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: ReturnType<typeof setTimeout>;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-    }),
-  ]);
-}
 
 const tick = (ms = 10): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const isCode = (code: string) => (e: unknown): boolean => e instanceof UpstreamError && e.code === code;
@@ -67,7 +30,7 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
     const s = await up.openTcp(T);
     assert.equal(s.halfClose, true);
     assert.deepEqual(seen!.target, T);
-    const r = drive(s);
+    const r = record(s);
     assert.equal(s.write(enc('hello, ')), true);
     s.write(enc('handler'));
     s.end();
@@ -88,7 +51,7 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
       },
     });
     const s = await up.openTcp(T);
-    const r = drive(s);
+    const r = record(s);
     await within(r.ended, 2000, 'FIN');
     assert.equal(r.text(), 'HTTP/1.0 200 OK\r\n\r\nbody');
     s.end();
@@ -99,7 +62,7 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
     let conn!: LocalTcpConnection;
     const up = new LocalUpstream({ tcp: (c) => void (conn = c), readableHighWaterMark: 16 * 1024 });
     const s = await up.openTcp(T);
-    const r = drive(s);
+    const r = record(s);
     let drained = 0;
     s.ondrain = () => drained++;
     let writes = 0;
@@ -124,7 +87,7 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
     let writer!: WritableStreamDefaultWriter<Uint8Array>;
     const up = new LocalUpstream({ tcp: ({ writable }) => void (writer = writable.getWriter()), writableHighWaterMark: 8192 });
     const s = await up.openTcp(T);
-    const r = drive(s);
+    const r = record(s);
     s.pause();
     await tick();
     for (let i = 0; i < 4; i++) void writer.write(new Uint8Array(4096));
@@ -137,7 +100,7 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
     assert.equal(ready, false);
     s.resume();
     await tick();
-    assert.equal(concat(r.chunks).length, 4 * 4096);
+    assert.equal(Buffer.concat(r.chunks).length, 4 * 4096);
     assert.equal(ready, true);
     s.destroy();
     await r.closed;
@@ -174,7 +137,7 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
       },
     });
     const s = await up.openTcp(T);
-    const r = drive(s);
+    const r = record(s);
     s.write(enc('GET'));
     const e = await within(r.closed, 2000, 'close');
     assert.ok(e instanceof UpstreamError);
@@ -183,11 +146,11 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
 
   test('writable.abort() → the relay sees a reset; a bad chunk → an error', async () => {
     const up = new LocalUpstream({ tcp: ({ writable }) => void writable.abort(new Error('enough')) });
-    const r = drive(await up.openTcp(T));
+    const r = record(await up.openTcp(T));
     const e = await within(r.closed, 2000, 'close');
     assert.ok(isCode('reset')(e));
     const bad = new LocalUpstream({ tcp: ({ writable }) => void writable.getWriter().write('text' as unknown as Uint8Array).catch(() => {}) });
-    const r2 = drive(await bad.openTcp(T));
+    const r2 = record(await bad.openTcp(T));
     const e2 = await within(r2.closed, 2000, 'close');
     assert.ok(isCode('error')(e2));
     assert.match((e2 as Error).message, /write a Uint8Array/);
@@ -202,10 +165,10 @@ describe('LocalUpstream TCP', { timeout: 20_000 }, () => {
         }
       },
     });
-    const r = drive(await up.openTcp({ host: '192.0.2.1', port: 1 }));
+    const r = record(await up.openTcp({ host: '192.0.2.1', port: 1 }));
     await within(r.ended, 2000, 'FIN');
     assert.equal(await within(r.closed, 2000, 'close'), null);
-    const idle = drive(await up.openTcp(T));
+    const idle = record(await up.openTcp(T));
     assert.equal(up.open, 1);
     up.close();
     assert.ok(isCode('reset')(await within(idle.closed, 2000, 'close')));

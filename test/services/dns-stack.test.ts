@@ -6,11 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDns, DnsServer, type DnsUpstream } from '../../src/services/dns-server.js';
-import { DnsStub, DnsStubError, dnsLookup } from '../../src/services/dns-stub.js';
+import { DnsStub, dnsLookup } from '../../src/services/dns-stub.js';
 import { DnsStreamDecoder, frameDns } from '../../src/services/dns-transport.js';
 import { VirtualClock } from '../../src/link/clock.js';
 import { DnsType, dnsQuery, parseDns, writeDns, type DnsMessage } from '../../src/wire/dns.js';
 import { twoStacks } from '../socket/harness.js';
+import { rejection } from '../support/dns.js';
 
 const RECORDS = {
   'gw.lan': ['10.0.0.2', 'fd00::2'],
@@ -35,16 +36,6 @@ function setup(opts: { upstream?: DnsUpstream } = {}) {
   const net = twoStacks('virtual', { stack: { dnsServers: ['10.0.0.2'] } });
   const service = serveDns(net.b, { records: RECORDS, localDomain: 'lan', upstream: opts.upstream ?? null });
   return { ...net, service };
-}
-
-async function rejection(p: Promise<unknown>): Promise<DnsStubError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof DnsStubError, String(e));
-    return e;
-  }
-  assert.fail('expected a rejection');
 }
 
 test('stub → server: static A and AAAA, family, all; PTR; NXDOMAIN is ENOTFOUND as node has it', async () => {
