@@ -16,81 +16,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { repoRoot } from '../support/repo.js';
-import { PAGE_TIMEOUT_MS, closeBrowser, findChromium, launch, needs, pageProblems, withTimeout, type Browser } from './support.js';
+import {
+  assertBrowserBundle, bundleForBrowser, bundlePageServer, closeBrowser, closeServer, findChromium, launch, listen, needs,
+  openBundlePage, withTimeout, type Browser, type Bundle,
+} from './support.js';
 
 /** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
 const EVAL_TIMEOUT_MS = 60_000;
 const ECHO_BYTES = 64 * 1024;
 
-// --- The few parts of esbuild's API used here. It is loaded at run time by a computed specifier, so
-// --- the project compiles whether or not it is installed (playwright-core's: ./support.ts).
-
-interface EsbuildMetaImport {
-  path: string;
-  kind: string;
-  external?: boolean;
-  original?: string;
-}
-interface EsbuildResult {
-  errors: unknown[];
-  warnings: unknown[];
-  outputFiles?: Array<{ path: string; text: string }>;
-  metafile?: { inputs: Record<string, { bytes: number; imports: EsbuildMetaImport[] }> };
-}
-interface Esbuild {
-  build(options: Record<string, unknown>): Promise<EsbuildResult>;
-}
-
-// ------------------------------------------------------------------------------------------------
-
 const ROOT = repoRoot();
 const ENTRY = join(ROOT, 'test', 'browser', 'fixtures', 'entry.js');
-
-async function importOptional<T>(name: string): Promise<T | null> {
-  try {
-    return (await import(name)) as T;
-  } catch {
-    return null;
-  }
-}
-
-interface Bundle {
-  js: string;
-  inputs: NonNullable<EsbuildResult['metafile']>['inputs'];
-  warnings: unknown[];
-}
 
 let bundling: Promise<Bundle | null> | undefined;
 
 /** Builds the page bundle once; null when esbuild is not installed. */
 function bundle(): Promise<Bundle | null> {
-  bundling ??= (async () => {
-    const mod = await importOptional<Esbuild & { default?: Esbuild }>('esbuild');
-    if (mod === null) return null;
-    const esbuild = typeof mod.build === 'function' ? mod : mod.default!;
-    const built = await withTimeout(
-      esbuild.build({
-        entryPoints: [ENTRY],
-        absWorkingDir: ROOT,
-        bundle: true,
-        platform: 'browser',
-        format: 'esm',
-        target: 'es2022',
-        write: false,
-        metafile: true,
-        logLevel: 'silent',
-        outfile: join(ROOT, 'dist', 'browser-test-bundle.js'),
-      }),
-      PAGE_TIMEOUT_MS,
-      'esbuild',
-    );
-    return { js: built.outputFiles![0]!.text, inputs: built.metafile!.inputs, warnings: built.warnings };
-  })();
+  bundling ??= bundleForBrowser(ENTRY, join(ROOT, 'dist', 'browser-test-bundle.js'));
   return bundling;
 }
 
@@ -101,20 +45,10 @@ test('esbuild bundles `import { Stack, MemoryLink, VirtualClock } from "synack"`
   );
   const b = await bundle();
   if (b === null) return needs(t, 'esbuild', 'npm install');
-  assert.deepEqual(b.warnings, [], 'esbuild warned');
-
-  // 'synack' resolved through the exports map's "browser" condition to the core entry.
-  const entryKey = relative(ROOT, ENTRY).split(sep).join('/');
-  const entryImports = b.inputs[entryKey]?.imports ?? [];
-  const synack = entryImports.find((i) => i.original === 'synack');
-  assert.ok(synack, `the entry's import of 'synack' is not in the metafile: ${JSON.stringify(entryImports)}`);
-  assert.equal(synack.path, 'dist/src/index.js', 'the "browser" condition must pick dist/src/index.js');
-
-  const files = Object.keys(b.inputs);
-  // Only the project's own build output went in: no dependency, no polyfill, no Node-only module.
+  // 'synack' resolved through the exports map's "browser" condition to the core entry; only the
+  // project's own build output went in, every import resolved inside the bundle, none to node:.
+  const files = assertBrowserBundle(b, ENTRY);
   for (const f of files) {
-    assert.ok(f === entryKey || f.startsWith('dist/src/'), `bundle pulled in ${f}`);
-    assert.ok(!f.includes('node_modules'), `bundle pulled in a dependency: ${f}`);
     assert.ok(
       !['dist/src/index.node.js', 'dist/src/socket/net.js'].includes(f) && !f.startsWith('dist/src/cli/'),
       `a Node-only module is in the browser bundle: ${f}`,
@@ -124,15 +58,6 @@ test('esbuild bundles `import { Stack, MemoryLink, VirtualClock } from "synack"`
   for (const f of ['dist/src/stack/stack.js', 'dist/src/tcp/connection.js', 'dist/src/link/memory.js', 'dist/src/socket/streams.js']) {
     assert.ok(files.includes(f), `${f} missing from the bundle`);
   }
-  // Every import was resolved inside the bundle: none left external, none to a node: module.
-  for (const [file, input] of Object.entries(b.inputs)) {
-    for (const imp of input.imports) {
-      assert.ok(!imp.external, `${file} leaves ${imp.path} external`);
-      assert.ok(!imp.path.startsWith('node:') && !(imp.original ?? '').startsWith('node:'), `${file} imports ${imp.path}`);
-    }
-  }
-  assert.doesNotMatch(b.js, /\b(?:from|import|require)\s*\(?\s*["']node:/, 'a node: import is left in the bundle');
-  assert.doesNotMatch(b.js, /\brequire\s*\(/, 'a require() call is left in the ESM bundle');
 });
 
 test('the bundle runs TCP in headless Chromium', async (t) => {
@@ -142,38 +67,12 @@ test('the bundle runs TCP in headless Chromium', async (t) => {
   if (b === null) return needs(t, 'esbuild', 'npm install');
 
   // The page comes from 127.0.0.1, like the `synack ui` page: a real origin, a module script.
-  const html =
-    '<!doctype html><meta charset="utf-8"><title>synack browser test</title><link rel="icon" href="data:,">' +
-    '<script type="module" src="/bundle.js"></script>';
-  const server: Server = createServer((req, res) => {
-    if (req.url === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-    } else if (req.url === '/bundle.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(b.js);
-    } else {
-      res.writeHead(404).end();
-    }
-  });
+  const server = bundlePageServer('synack browser test', b.js);
   let browser: Browser | undefined;
   try {
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      }),
-      PAGE_TIMEOUT_MS,
-      'http listen',
-    );
-    const { port } = server.address() as AddressInfo;
-
+    const port = await listen(server);
     browser = await launch(chromium);
-    const page = await browser.newPage();
-    page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-    const pageErrors = pageProblems(page, { warnings: false });
-    await page.goto(`http://127.0.0.1:${port}/`, { timeout: PAGE_TIMEOUT_MS });
-    await page.waitForFunction('globalThis.synackTest !== undefined', undefined, { timeout: PAGE_TIMEOUT_MS }).catch((e: unknown) => {
-      throw new Error(`the bundle did not load: ${pageErrors.join('\n') || String(e)}`);
-    });
+    const { page, problems: pageErrors } = await openBundlePage(browser, `http://127.0.0.1:${port}/`, 'synackTest');
 
     await t.test('64 KiB echo through the WHATWG streams API (b.listen + a.connect) in virtual time', async (st) => {
       const r = (await withTimeout(page.evaluate(`synackTest.echo(${ECHO_BYTES})`), EVAL_TIMEOUT_MS, 'echo in the page')) as {
@@ -232,7 +131,6 @@ test('the bundle runs TCP in headless Chromium', async (t) => {
     });
   } finally {
     await closeBrowser(browser);
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeServer(server);
   }
 });

@@ -37,10 +37,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 import { repoRoot } from '../support/repo.js';
-import { PAGE_TIMEOUT_MS, closeBrowser, findChromium, launch, needs, pageProblems, withTimeout, type Browser } from './support.js';
+import {
+  PAGE_TIMEOUT_MS, assertBrowserBundle, bundleForBrowser, bundlePageServer, closeBrowser, closeServer, findChromium, launch,
+  listen, needs, openBundlePage, withTimeout, type Browser, type Bundle,
+} from './support.js';
 
 /** Every wait in this file is bounded; a hang fails the test instead of holding CI. */
 const RUN_TIMEOUT_MS = 120_000;
@@ -51,59 +53,14 @@ const UDP_NAME = 'echo.synack.test';
 const UNKNOWN_NAME = 'nowhere.synack.test';
 const HELLO = Buffer.from('hello, guest: this came through Wisp\n');
 
-// --- The few parts of esbuild's API used here (loaded at run time, as in ./bundle.test.ts).
-
-interface EsbuildMetaImport {
-  path: string;
-  kind: string;
-  external?: boolean;
-  original?: string;
-}
-interface EsbuildResult {
-  errors: unknown[];
-  warnings: unknown[];
-  outputFiles?: Array<{ path: string; text: string }>;
-  metafile?: { inputs: Record<string, { bytes: number; imports: EsbuildMetaImport[] }> };
-}
-interface Esbuild {
-  build(options: Record<string, unknown>): Promise<EsbuildResult>;
-}
-
 const ROOT = repoRoot();
 const ENTRY = join(ROOT, 'test', 'browser', 'fixtures', 'gateway-wisp.js');
-
-interface Bundle {
-  js: string;
-  inputs: NonNullable<EsbuildResult['metafile']>['inputs'];
-  warnings: unknown[];
-}
 
 let bundling: Promise<Bundle | null> | undefined;
 
 /** Builds the page bundle once; null when esbuild is not installed. */
 function bundle(): Promise<Bundle | null> {
-  bundling ??= (async () => {
-    const mod = (await import('esbuild' as string).catch(() => null)) as (Esbuild & { default?: Esbuild }) | null;
-    if (mod === null) return null;
-    const esbuild = typeof mod.build === 'function' ? mod : mod.default!;
-    const built = await withTimeout(
-      esbuild.build({
-        entryPoints: [ENTRY],
-        absWorkingDir: ROOT,
-        bundle: true,
-        platform: 'browser',
-        format: 'esm',
-        target: 'es2022',
-        write: false,
-        metafile: true,
-        logLevel: 'silent',
-        outfile: join(ROOT, 'dist', 'browser-gateway-wisp-bundle.js'),
-      }),
-      PAGE_TIMEOUT_MS,
-      'esbuild',
-    );
-    return { js: built.outputFiles![0]!.text, inputs: built.metafile!.inputs, warnings: built.warnings };
-  })();
+  bundling ??= bundleForBrowser(ENTRY, join(ROOT, 'dist', 'browser-gateway-wisp-bundle.js'));
   return bundling;
 }
 
@@ -189,42 +146,14 @@ function kill(child: ChildProcess | undefined): Promise<void> {
   ).catch(() => {});
 }
 
-function listen(server: Server): Promise<number> {
-  return withTimeout(
-    new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-    }),
-    PAGE_TIMEOUT_MS,
-    'http listen',
-  );
-}
-
-async function closeServer(server: Server | undefined): Promise<void> {
-  if (server === undefined || !server.listening) return;
-  server.closeAllConnections();
-  await withTimeout(new Promise<void>((resolve) => server.close(() => resolve())), 5_000, 'http close').catch(() => {});
-}
-
 // ------------------------------------------------------------------------------------------------
 
 test('esbuild bundles the gateway with its Wisp upstream for the browser: only the core, no Node import, no polyfill', async (t) => {
   assert.ok(existsSync(join(ROOT, 'dist', 'src', 'index.js')), 'dist/src/index.js is missing: run `npm run build` first');
   const b = await bundle();
   if (b === null) return needs(t, 'esbuild', 'npm install');
-  assert.deepEqual(b.warnings, [], 'esbuild warned');
-
-  const entryKey = relative(ROOT, ENTRY).split(sep).join('/');
-  const synack = (b.inputs[entryKey]?.imports ?? []).find((i) => i.original === 'synack');
-  assert.ok(synack, `the entry's import of 'synack' is not in the metafile`);
-  assert.equal(synack.path, 'dist/src/index.js', 'the "browser" condition must pick the core entry, dist/src/index.js');
-
-  const files = Object.keys(b.inputs);
-  for (const f of files) {
-    assert.ok(f === entryKey || f.startsWith('dist/src/'), `bundle pulled in ${f}`);
-    assert.ok(!f.includes('node_modules'), `bundle pulled in a dependency (a polyfill?): ${f}`);
-    assert.ok(!f.startsWith('dist/src/cli/'), `the CLI is in the browser bundle: ${f}`);
-  }
+  const files = assertBrowserBundle(b, ENTRY);
+  for (const f of files) assert.ok(!f.startsWith('dist/src/cli/'), `the CLI is in the browser bundle: ${f}`);
   // The Node-only parts of the gateway stay apart (issue 15: "the direct upstream is Node-only").
   for (const f of [
     'dist/src/index.node.js', 'dist/src/socket/net.js', 'dist/src/gateway/upstream-direct.js',
@@ -240,14 +169,6 @@ test('esbuild bundles the gateway with its Wisp upstream for the browser: only t
   ]) {
     assert.ok(files.includes(f), `${f} missing from the bundle`);
   }
-  for (const [file, input] of Object.entries(b.inputs)) {
-    for (const imp of input.imports) {
-      assert.ok(!imp.external, `${file} leaves ${imp.path} external`);
-      assert.ok(!imp.path.startsWith('node:') && !(imp.original ?? '').startsWith('node:'), `${file} imports ${imp.path}`);
-    }
-  }
-  assert.doesNotMatch(b.js, /\b(?:from|import|require)\s*\(?\s*["']node:/, 'a node: import is left in the bundle');
-  assert.doesNotMatch(b.js, /\brequire\s*\(/, 'a require() call is left in the ESM bundle');
   t.diagnostic(`${files.length} modules, ${(b.js.length / 1024).toFixed(0)} KiB of JavaScript`);
 });
 
@@ -273,14 +194,7 @@ test('a page gives its guest the network through a real Wisp server with the bro
   const echo = dgram.createSocket('udp4');
   echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
 
-  const html =
-    '<!doctype html><meta charset="utf-8"><title>synack gateway through Wisp</title><link rel="icon" href="data:,">' +
-    '<script type="module" src="/bundle.js"></script>';
-  const pages: Server = createServer((req, res) => {
-    if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-    else if (req.url === '/bundle.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(b.js);
-    else res.writeHead(404).end();
-  });
+  const pages = bundlePageServer('synack gateway through Wisp', b.js);
 
   let wisp: WispServer | null = null;
   let browser: Browser | undefined;
@@ -309,14 +223,8 @@ test('a page gives its guest the network through a real Wisp server with the bro
     if (wisp === null) return needs(t, '@mercuryworkshop/wisp-js', 'npm install');
 
     browser = await launch(chromium);
-    const page = await browser.newPage();
-    page.setDefaultTimeout(PAGE_TIMEOUT_MS);
-    const problems = pageProblems(page, { warnings: false });
     const origin = `http://127.0.0.1:${pagePort}`;
-    await page.goto(`${origin}/`, { timeout: PAGE_TIMEOUT_MS });
-    await page.waitForFunction('globalThis.synackGatewayTest !== undefined', undefined, { timeout: PAGE_TIMEOUT_MS }).catch((e: unknown) => {
-      throw new Error(`the bundle did not load: ${problems.join('\n') || String(e)}`);
-    });
+    const { page, problems } = await openBundlePage(browser, `${origin}/`, 'synackGatewayTest');
 
     const opts = { wispUrl: wisp.url, httpName: HTTP_NAME, httpPort, path: '/blob.bin', smallPath: '/hello', closedPort, unknownName: UNKNOWN_NAME, udpName: UDP_NAME, udpPort, datagrams: DATAGRAMS };
     const started = Date.now();

@@ -5,12 +5,15 @@
  * Not a test: node --test runs every .js under test/, and importing this does nothing (constants and
  * functions only).
  *
- * playwright-core is loaded at run time by a computed specifier, so the project compiles whether or
- * not it is installed; the interfaces below are the few parts of its API the tests use.
+ * playwright-core and esbuild are loaded at run time by a computed specifier, so the project compiles
+ * whether or not they are installed; the interfaces below are the few parts of their APIs the tests use.
  */
 import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, relative, sep } from 'node:path';
 import { repoRoot } from '../support/repo.js';
 
 export const CHROMIUM = process.env['SYNACK_CHROMIUM'] ?? '/usr/bin/chromium';
@@ -131,4 +134,132 @@ function screenshotDir(): string {
 /** Saves a screenshot of `page` as test-output/screenshots/`name`. */
 export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   await page.screenshot({ path: join(screenshotDir(), name), timeout: PAGE_TIMEOUT_MS, ...(options.fullPage === true ? { fullPage: true } : {}) });
+}
+
+// --- Bundling a page script (test/browser/fixtures/*.js) with esbuild, and serving it.
+
+interface EsbuildMetaImport {
+  path: string;
+  kind: string;
+  external?: boolean;
+  original?: string;
+}
+interface EsbuildResult {
+  errors: unknown[];
+  warnings: unknown[];
+  outputFiles?: Array<{ path: string; text: string }>;
+  metafile?: { inputs: Record<string, { bytes: number; imports: EsbuildMetaImport[] }> };
+}
+interface Esbuild {
+  build(options: Record<string, unknown>): Promise<EsbuildResult>;
+}
+
+export interface Bundle {
+  js: string;
+  inputs: NonNullable<EsbuildResult['metafile']>['inputs'];
+  warnings: unknown[];
+}
+
+/**
+ * esbuild's browser bundle of `entry` (`platform: 'browser'`, ESM, not written; `outfile` names it),
+ * with its metafile; null when esbuild is not installed.
+ */
+export async function bundleForBrowser(entry: string, outfile: string): Promise<Bundle | null> {
+  const mod = (await import('esbuild' as string).catch(() => null)) as (Esbuild & { default?: Esbuild }) | null;
+  if (mod === null) return null;
+  const esbuild = typeof mod.build === 'function' ? mod : mod.default!;
+  const root = repoRoot();
+  const built = await withTimeout(
+    esbuild.build({
+      entryPoints: [entry],
+      absWorkingDir: root,
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2022',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      outfile,
+    }),
+    PAGE_TIMEOUT_MS,
+    'esbuild',
+  );
+  return { js: built.outputFiles![0]!.text, inputs: built.metafile!.inputs, warnings: built.warnings };
+}
+
+/**
+ * The checks every browser bundle passes: esbuild did not warn; the entry's `import … from 'synack'`
+ * went through the exports map's "browser" condition to the core entry, dist/src/index.js; only the
+ * entry and the project's own build output went in (no dependency, no polyfill); every import was
+ * resolved inside the bundle, none left external, none to a node: module, and no require() is left.
+ * Returns the bundle's input files (paths from the repository root).
+ */
+export function assertBrowserBundle(b: Bundle, entry: string): string[] {
+  assert.deepEqual(b.warnings, [], 'esbuild warned');
+  const entryKey = relative(repoRoot(), entry).split(sep).join('/');
+  const entryImports = b.inputs[entryKey]?.imports ?? [];
+  const synack = entryImports.find((i) => i.original === 'synack');
+  assert.ok(synack, `the entry's import of 'synack' is not in the metafile: ${JSON.stringify(entryImports)}`);
+  assert.equal(synack.path, 'dist/src/index.js', 'the "browser" condition must pick the core entry, dist/src/index.js');
+  const files = Object.keys(b.inputs);
+  for (const f of files) {
+    assert.ok(f === entryKey || f.startsWith('dist/src/'), `bundle pulled in ${f}`);
+    assert.ok(!f.includes('node_modules'), `bundle pulled in a dependency (a polyfill?): ${f}`);
+  }
+  for (const [file, input] of Object.entries(b.inputs)) {
+    for (const imp of input.imports) {
+      assert.ok(!imp.external, `${file} leaves ${imp.path} external`);
+      assert.ok(!imp.path.startsWith('node:') && !(imp.original ?? '').startsWith('node:'), `${file} imports ${imp.path}`);
+    }
+  }
+  assert.doesNotMatch(b.js, /\b(?:from|import|require)\s*\(?\s*["']node:/, 'a node: import is left in the bundle');
+  assert.doesNotMatch(b.js, /\brequire\s*\(/, 'a require() call is left in the ESM bundle');
+  return files;
+}
+
+/** An HTTP server (not yet listening) with a page titled `title` at / that loads `js` as a module script. */
+export function bundlePageServer(title: string, js: string): Server {
+  const html =
+    `<!doctype html><meta charset="utf-8"><title>${title}</title><link rel="icon" href="data:,">` +
+    '<script type="module" src="/bundle.js"></script>';
+  return createServer((req, res) => {
+    if (req.url === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+    else if (req.url === '/bundle.js') res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(js);
+    else res.writeHead(404).end();
+  });
+}
+
+/** Listens on 127.0.0.1, a port of the system's choosing; that port. */
+export function listen(server: Server): Promise<number> {
+  return withTimeout(
+    new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    }),
+    PAGE_TIMEOUT_MS,
+    'http listen',
+  );
+}
+
+/** Closes the server and its connections, bounded; a failure to close is not the test's failure. */
+export async function closeServer(server: Server | undefined): Promise<void> {
+  if (server === undefined || !server.listening) return;
+  server.closeAllConnections();
+  await withTimeout(new Promise<void>((resolve) => server.close(() => resolve())), 5_000, 'http close').catch(() => {});
+}
+
+/**
+ * A new page of `browser` at `url`, once the bundle has put `global` on globalThis; with the page's
+ * errors (console errors, not warnings) as they come.
+ */
+export async function openBundlePage(browser: Browser, url: string, global: string): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  const problems = pageProblems(page, { warnings: false });
+  await page.goto(url, { timeout: PAGE_TIMEOUT_MS });
+  await page.waitForFunction(`globalThis.${global} !== undefined`, undefined, { timeout: PAGE_TIMEOUT_MS }).catch((e: unknown) => {
+    throw new Error(`the bundle did not load: ${problems.join('\n') || String(e)}`);
+  });
+  return { page, problems };
 }
