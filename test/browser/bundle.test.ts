@@ -30,13 +30,8 @@ const ECHO_BYTES = 64 * 1024;
 const ROOT = repoRoot();
 const ENTRY = join(ROOT, 'test', 'browser', 'fixtures', 'entry.js');
 
-let bundling: Promise<Bundle | null> | undefined;
-
-/** Builds the page bundle once; null when esbuild is not installed. */
-function bundle(): Promise<Bundle | null> {
-  bundling ??= bundleForBrowser(ENTRY, join(ROOT, 'dist', 'browser-test-bundle.js'));
-  return bundling;
-}
+/** The page bundle (built once); null when esbuild is not installed. */
+const bundle = (): Promise<Bundle | null> => bundleForBrowser(ENTRY, join(ROOT, 'dist', 'browser-test-bundle.js'));
 
 test('esbuild bundles `import { Stack, MemoryLink, VirtualClock } from "synack"` for the browser, with no Node import', async (t) => {
   assert.ok(

@@ -56,13 +56,8 @@ const HELLO = Buffer.from('hello, guest: this came through Wisp\n');
 const ROOT = repoRoot();
 const ENTRY = join(ROOT, 'test', 'browser', 'fixtures', 'gateway-wisp.js');
 
-let bundling: Promise<Bundle | null> | undefined;
-
-/** Builds the page bundle once; null when esbuild is not installed. */
-function bundle(): Promise<Bundle | null> {
-  bundling ??= bundleForBrowser(ENTRY, join(ROOT, 'dist', 'browser-gateway-wisp-bundle.js'));
-  return bundling;
-}
+/** The page bundle (built once); null when esbuild is not installed. */
+const bundle = (): Promise<Bundle | null> => bundleForBrowser(ENTRY, join(ROOT, 'dist', 'browser-gateway-wisp-bundle.js'));
 
 // --- The Node side: a Wisp server, an HTTP server, a UDP echo server, all on 127.0.0.1.
 

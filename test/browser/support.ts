@@ -160,11 +160,19 @@ export interface Bundle {
   warnings: unknown[];
 }
 
+const bundles = new Map<string, Promise<Bundle | null>>();
+
 /**
  * esbuild's browser bundle of `entry` (`platform: 'browser'`, ESM, not written; `outfile` names it),
- * with its metafile; null when esbuild is not installed.
+ * with its metafile, built once per entry; null when esbuild is not installed.
  */
-export async function bundleForBrowser(entry: string, outfile: string): Promise<Bundle | null> {
+export function bundleForBrowser(entry: string, outfile: string): Promise<Bundle | null> {
+  let b = bundles.get(entry);
+  if (b === undefined) bundles.set(entry, (b = build(entry, outfile)));
+  return b;
+}
+
+async function build(entry: string, outfile: string): Promise<Bundle | null> {
   const mod = (await import('esbuild' as string).catch(() => null)) as (Esbuild & { default?: Esbuild }) | null;
   if (mod === null) return null;
   const esbuild = typeof mod.build === 'function' ? mod : mod.default!;
