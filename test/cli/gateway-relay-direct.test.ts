@@ -25,12 +25,13 @@
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { tunTestsMissing } from '../support/netns.js';
 import {
-  BIG, MAIN, RelayLab, SMALL, curl, fileDigest, mbytes, relayToolsMissing, startCurl, startHttpServer, startManyClient,
-  startUdpEcho, udpExchange, isClose, isOpen, isRefused, exitCounters,
+  BIG, MAIN, RelayLab, curl, fileDigest, mbytes, relayToolsMissing, startHttpServer, startUdpEcho, udpExchange, isOpen, exitCounters,
 } from '../support/relay.js';
+import {
+  checkDownload, checkFastFailures, checkGuestKilledMidUpload, checkManyConnections, checkUdpEcho, checkUpload, checkUpstreamKilled,
+} from '../support/relay-checks.js';
 
 const missing = [...tunTestsMissing([MAIN]), ...relayToolsMissing()];
 const skip = missing.length > 0 ? `skipped: needs ${missing.join(', ')}` : false;
@@ -79,28 +80,13 @@ describe('synack gateway --upstream direct', { skip, concurrency: 2 }, () => {
     });
 
     test('guest curl downloads 64 MiB through the host alias, byte-identical', { timeout: 120_000 }, async (t: TestContext) => {
-      const out = lab.path('down.bin');
-      const r = await curl(lab.guestNs, ['--max-time', '100', '--local-port', '41001', '-o', out, `http://10.0.2.2:${lab.http.port}/big.bin`]);
-      assert.equal(r.exit, 0, `curl: ${r.stderr}`);
-      assert.equal(r.http, 200);
-      assert.deepEqual(await fileDigest(out), lab.big);
-      t.diagnostic(`direct download 64 MiB: ${mbytes(r.speedDown)} (${r.timeTotal.toFixed(2)} s)`);
-      const open = await lab.gw.waitEvent(isOpen('tcp', lab.http.port, 41001), 5000, 'tcp open');
+      const { open, close } = await checkDownload(t, lab, 'direct', 41001);
       assert.equal(open.upstream, 'direct');
       assert.equal(open.target, `127.0.0.1:${lab.http.port}`);
-      const close = await lab.gw.waitEvent(isClose('tcp', open.id), 10_000, 'tcp close');
-      assert.ok(Number(close.bytesIn) >= BIG, JSON.stringify(close));
       assert.equal(close.error ?? null, null, JSON.stringify(close));
     });
 
-    test('guest curl uploads 64 MiB (curl -T) to a sink through the host alias, byte-identical', { timeout: 120_000 }, async (t: TestContext) => {
-      const r = await curl(lab.guestNs, ['--max-time', '100', '-T', lab.path('www/big.bin'), `http://10.0.2.2:${lab.http.port}/upload`]);
-      assert.equal(r.exit, 0, `curl: ${r.stderr}`);
-      assert.equal(r.http, 200, r.body);
-      const got = JSON.parse(r.body) as { sha256: string; length: number };
-      assert.deepEqual({ sha256: got.sha256, length: got.length }, lab.big);
-      t.diagnostic(`direct upload 64 MiB: ${mbytes(r.speedUp)} (${r.timeTotal.toFixed(2)} s)`);
-    });
+    test('guest curl uploads 64 MiB (curl -T) to a sink through the host alias, byte-identical', { timeout: 120_000 }, (t: TestContext) => checkUpload(t, lab, 'direct'));
 
     test('DNS: a name only the upstream resolver knows, A and AAAA, then curl by name over IPv4 and IPv6', { timeout: 60_000 }, async (t: TestContext) => {
       const a = await lab.guestNs.check('dig', ['+tries=1', '+time=3', '+short', '@10.0.2.3', 'files.test', 'A'], { timeoutMs: 15_000 });
@@ -121,76 +107,25 @@ describe('synack gateway --upstream direct', { skip, concurrency: 2 }, () => {
     });
 
     test('UDP: 10,000 datagrams echoed through the gateway, every byte checked', { timeout: 120_000 }, async (t: TestContext) => {
-      const r = await udpExchange(lab.guestNs, '10.0.2.2', lab.udp.port, 10_000, 110_000);
-      t.diagnostic(`direct UDP: 10,000 request-echo pairs in ${r.ms} ms (${(r.ms / 10_000 * 1000).toFixed(0)} µs each), resends ${r.resends}, lost ${r.lost}, stale ${r.stale}`);
-      assert.equal(r.mismatched, 0, JSON.stringify(r));
-      assert.equal(r.lost, 0, JSON.stringify(r));
-      assert.equal(r.resends, 0, `a clean link loses nothing: ${JSON.stringify(r)}`);
-      const open = await lab.gw.waitEvent(isOpen('udp', lab.udp.port), 5000, 'udp open');
+      const open = await checkUdpEcho(t, lab, 'direct');
       t.diagnostic(`udp-open: ${JSON.stringify(open)}`);
       assert.equal(open.target, `127.0.0.1:${lab.udp.port}`);
     });
 
-    test('failures are fast and clear: refused, denied, default-denied, unreachable', { timeout: 60_000 }, async (t: TestContext) => {
-      // Nothing listens on 127.0.0.1:9 in the gateway's namespace: a RST from the kernel there,
-      // passed on to the guest at once.
-      // -v: curl 7.88 says only "Couldn't connect to server" on its error line; the errno is in the log.
-      const refused = await curl(lab.guestNs, ['-v', '--max-time', '10', '-o', '/dev/null', 'http://10.0.2.2:9/']);
-      const said = refused.stderr.split('\n').filter((l) => /connect|curl:/i.test(l)).join(' | ');
-      t.diagnostic(`refused: curl exit ${refused.exit} in ${refused.wallMs} ms: ${said}`);
-      assert.equal(refused.exit, 7, refused.stderr);
-      assert.match(refused.stderr, /Connection refused/);
-      assert.ok(refused.wallMs < 1000, `refused after ${refused.wallMs} ms`);
-      const cases = [
+    // Refused: nothing listens on 127.0.0.1:9 in the gateway's namespace, a RST from the kernel there
+    // passed on to the guest at once.
+    test('failures are fast and clear: refused, denied, default-denied, unreachable', { timeout: 60_000 }, (t: TestContext) =>
+      checkFastFailures(t, lab, [
         { what: '--deny 192.0.2.11/32', url: `http://192.0.2.11:${lab.http.port}/small.bin`, dest: `192.0.2.11:${lab.http.port}`, reason: /policy/ },
         { what: 'default-denied 10.9.9.9 (private)', url: 'http://10.9.9.9:80/', dest: '10.9.9.9:80', reason: /policy/ },
         { what: 'unreachable 198.51.100.1 (no route there)', url: 'http://198.51.100.1:80/', dest: '198.51.100.1:80', reason: /unreachable|ENETUNREACH/i },
-      ];
-      for (const c of cases) {
-        const r = await curl(lab.guestNs, ['-v', '--max-time', '10', '-o', '/dev/null', c.url]);
-        t.diagnostic(`${c.what}: curl exit ${r.exit} in ${r.wallMs} ms: ${r.stderr.split('\n').filter((l) => /connect|curl:/i.test(l)).join(' | ')}`);
-        assert.notEqual(r.exit, 0, `${c.what}: curl succeeded`);
-        assert.notEqual(r.exit, 28, `${c.what}: curl timed out: ${r.stderr}`);
-        assert.ok(r.wallMs < 2000, `${c.what}: failed after ${r.wallMs} ms`);
-        const ev = await lab.gw.waitEvent(isRefused('tcp', c.dest), 5000, `tcp refused ${c.dest}`);
-        t.diagnostic(`${c.what}: ${JSON.stringify(ev)}`);
-        assert.match(String(ev.reason), c.reason);
-      }
-    });
+      ]));
 
-    test('the upstream server killed mid-transfer: the guest\'s curl fails within a second', { timeout: 60_000 }, async (t: TestContext) => {
-      const server = lab.track((await startHttpServer(lab.gwNs, lab.www)).proc);
-      const port = Number((server.lines.find((l) => l.startsWith('LISTENING')) ?? '').split(' ')[1]);
-      const c = startCurl(lab.guestNs, ['--max-time', '30', '-o', '/dev/null', `http://10.0.2.2:${port}/slow`]);
-      await lab.gw.waitEvent(isOpen('tcp', port), 10_000, 'tcp open');
-      await new Promise((r) => setTimeout(r, 500));
-      assert.equal(c.proc.exitStatus, undefined, `curl ended before the kill: ${c.proc.stderr}`);
-      const killedAt = Date.now();
-      server.kill('SIGKILL');
-      const r = await c.result();
-      const ms = Date.now() - killedAt;
-      t.diagnostic(`upstream killed: curl exit ${r.exit} ${ms} ms after the kill (${r.downloaded} bytes before): ${r.stderr}`);
-      assert.notEqual(r.exit, 0);
-      assert.notEqual(r.exit, 28, r.stderr);
-      assert.ok(ms < 1000, `curl failed ${ms} ms after the kill`);
-    });
+    test('the upstream server killed mid-transfer: the guest\'s curl fails within a second', { timeout: 60_000 }, (t: TestContext) => checkUpstreamKilled(t, lab, 'direct'));
 
     test('the guest\'s curl killed mid-upload: the gateway closes the relayed connection within seconds', { timeout: 60_000 }, async (t: TestContext) => {
-      const c = startCurl(lab.guestNs, ['--max-time', '60', '--limit-rate', '4M', '--local-port', '41002', '-T', lab.path('www/big.bin'), `http://10.0.2.2:${lab.http.port}/upload`]);
-      const open = await lab.gw.waitEvent(isOpen('tcp', lab.http.port, 41002), 10_000, 'tcp open');
-      await new Promise((r) => setTimeout(r, 1000));
-      assert.equal(c.proc.exitStatus, undefined, `curl ended before the kill: ${c.proc.stderr}`);
-      const killedAt = Date.now();
-      c.proc.kill('SIGKILL');
-      await c.proc.waitExit(5000);
-      const close = await lab.gw.waitEvent(isClose('tcp', open.id), 15_000, 'tcp close of the killed upload');
-      const ms = close.seenAt - killedAt;
-      t.diagnostic(`guest killed mid-upload: tcp-close ${ms} ms after the kill: ${JSON.stringify(close)}`);
-      assert.ok(ms < 5000, `tcp-close ${ms} ms after the kill`);
+      const close = await checkGuestKilledMidUpload(t, lab, 'direct', 41002);
       assert.ok(Number(close.bytesOut) > 0 && Number(close.bytesOut) < BIG, JSON.stringify(close));
-      // The sink saw the body end early (EOF or reset), not a complete upload.
-      const sink = await lab.http.proc.waitForLine(/^UPLOAD .*"complete": false/, 10_000);
-      t.diagnostic(`the sink: ${sink}`);
     });
 
     test('--forward tcp: curl in the gateway namespace downloads 64 MiB from an http.server in the guest', { timeout: 120_000 }, async (t: TestContext) => {
@@ -216,26 +151,7 @@ describe('synack gateway --upstream direct', { skip, concurrency: 2 }, () => {
       assert.equal(r.lost, 0, JSON.stringify(r));
     });
 
-    test('1,000 concurrent guest connections, all open at once, each fetch a small file; the heap stays bounded', { timeout: 180_000 }, async (t: TestContext) => {
-      const idle = await lab.gw.stats();
-      const go = lab.path('go-many');
-      const client = lab.track(startManyClient(lab.guestNs, '10.0.2.2', lab.http.port, 1000, '/small.bin', go, lab.small));
-      const line = await client.waitForLine(/^CONNECTED/, 90_000);
-      const [, connected, , failed, , ms] = line.split(' ').map(Number);
-      const peak = await lab.gw.stats();
-      const st = (peak.stack ?? {}) as Record<string, unknown>;
-      t.diagnostic(`SYNs while 1,000 connect: forwardedSyns ${String(st.forwardedSyns)}, forwardOverflows (over --max-pending) ${String(st.forwardOverflows)}, forwardSynRetransmits ${String(st.forwardSynRetransmits)}`);
-      t.diagnostic(`1,000 connections: ${connected} open (${failed} failed) after ${ms} ms; heapUsed ${(idle.heapUsed / 2 ** 20).toFixed(1)} MiB before, ${(peak.heapUsed / 2 ** 20).toFixed(1)} MiB with all open; relay ${JSON.stringify(peak.relay)}`);
-      writeFileSync(go, '');
-      const exit = await client.waitExit(120_000);
-      assert.deepEqual(exit, { code: 0, signal: null }, `client: ${client.stderr}`);
-      const result = JSON.parse(client.lines[client.lines.length - 1] ?? '{}') as { ok: number; failed: number; fetchMs: number; errors: string[] };
-      const after = await lab.gw.stats();
-      t.diagnostic(`1,000 fetches of ${SMALL} bytes: ${result.ok} ok in ${result.fetchMs} ms; heapUsed after ${(after.heapUsed / 2 ** 20).toFixed(1)} MiB`);
-      assert.equal(connected, 1000, line);
-      assert.equal(result.ok, 1000, JSON.stringify(result));
-      assert.ok(peak.heapUsed < 256 * 2 ** 20, `heapUsed ${peak.heapUsed} with 1,000 connections`);
-    });
+    test('1,000 concurrent guest connections, all open at once, each fetch a small file; the heap stays bounded', { timeout: 180_000 }, (t: TestContext) => checkManyConnections(t, lab, 'direct'));
   });
 
   describe('on an impaired link', () => {
