@@ -1,7 +1,8 @@
 /**
  * What the TUN tests (test/link/tun*.test.ts) share about their fixture, test/link/fixtures/tun-host.js:
  * a TunLink `synack0` in a namespace, the kernel at 10.9.0.1 and fd09::1, synack at 10.9.0.2 and
- * fd09::2. Importing this does nothing (node --test runs every .js under test/).
+ * fd09::2; and what they share with the TAP offload test (its host prints the same stats). Importing
+ * this does nothing (node --test runs every .js under test/).
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -40,4 +41,27 @@ export async function sendToKernel<S, K>(
   assert.ok(line !== undefined && line.startsWith('sent '), `sender: ${sender.lines.join(' ')}`);
   await sink.waitForLine(/^\{/, 10_000);
   return { sent: JSON.parse(line.slice('sent '.length)) as S, sink: lastJson<K>(sink.lines.join('\n')) };
+}
+
+/** The offload counters a TunLink or TapLink host prints in its stats. */
+export interface OffloadLinkStats {
+  packetsIn: number;
+  bytesIn: number;
+  gsoPacketsIn: number;
+  checksumsCompleted: number;
+  gsoPacketsOut: number;
+  gsoSegmentsOut: number;
+}
+
+/**
+ * After an echo through a link with receive offload and gso: the kernel sent super-packets (or, on a
+ * TAP, super-frames), each with a partial checksum the link completed (had one been wrong, the stack
+ * would have dropped it: tcp-bad-checksum), the reads longer on average than the `largest` bytes the
+ * MTU allows one packet (frame); and the echo went back as super-packets too.
+ */
+export function assertGsoBothWays(link: OffloadLinkStats, largest: number): void {
+  assert.ok(link.gsoPacketsIn > 0, JSON.stringify(link));
+  assert.ok(link.checksumsCompleted >= link.gsoPacketsIn, JSON.stringify(link));
+  assert.ok(link.bytesIn / link.packetsIn > largest, `mean read ${(link.bytesIn / link.packetsIn).toFixed(0)} bytes`);
+  assert.ok(link.gsoPacketsOut > 0 && link.gsoSegmentsOut > link.gsoPacketsOut, JSON.stringify(link));
 }
