@@ -215,11 +215,13 @@ test('rendering time grows linearly with the segments, not quadratically (a rati
   fastest(large); // warm up
   let a = Infinity;
   let b = Infinity;
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 8; i++) {
     a = Math.min(a, fastest(small));
     b = Math.min(b, fastest(large));
   }
   const ratio = b / Math.max(a, 0.5);
-  assert.ok(ratio < 35, `${large.segments.length} segments took ${b.toFixed(1)} ms, ${small.segments.length} took ${a.toFixed(1)} ms: ×${ratio.toFixed(1)}`);
+  // Quiet, the ratio is 16–26 (the large drawing's strings cost the collector more); a CI run beside
+  // other load saw 43. Quadratic would be ~100.
+  assert.ok(ratio < 60, `${large.segments.length} segments took ${b.toFixed(1)} ms, ${small.segments.length} took ${a.toFixed(1)} ms: ×${ratio.toFixed(1)}`);
   assert.equal(xmlProblem(renderSvg(large, noElide)), '');
 });
