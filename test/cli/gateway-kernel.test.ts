@@ -17,13 +17,10 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { GatewayProcess, MAIN } from '../support/gateway-process.js';
 import { DhcpClientFiles, missingTools, parseLeaseLine, startDnsmasq } from '../support/lan.js';
 import { Netns, tunTestsMissing } from '../support/netns.js';
-import type { NsProcess } from '../support/netns.js';
-import { repoRoot } from '../support/repo.js';
 
-const MAIN = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 const missing = [...tunTestsMissing([MAIN]), ...missingTools(['busybox', 'dhclient', 'dig', 'dnsmasq', 'ping'])];
 const skip = missing.length > 0 ? `skipped: needs ${missing.join(', ')}` : false;
 if (skip !== false && process.env['CI'] === 'true') {
@@ -37,49 +34,10 @@ const tapName = (): string => `sgw${randomBytes(4).toString('hex')}`;
 const TXT = 'x'.repeat(200);
 const BIG_TXT_COUNT = 8;
 
-interface UpEvent { event: 'up'; mac: string; gateway: string; dns: string; gateway6: string; dns6: string }
-type GatewayEvent = { event: string; [k: string]: unknown };
-
-/** A `synack gateway` process with its JSON events. */
-class Gateway {
-  up!: UpEvent;
-  constructor(readonly proc: NsProcess) {}
-
-  static async start(gw: Netns, guest: Netns, tap: string, extra: string[]): Promise<Gateway> {
-    const proc = gw.start(process.execPath, [MAIN, 'gateway', '--tap', tap, '--netns', guest.name, '--json', ...extra]);
-    const g = new Gateway(proc);
-    g.up = JSON.parse(await proc.waitForLine(/"event":"up"/, 15_000)) as UpEvent;
-    return g;
-  }
-
-  events(): GatewayEvent[] {
-    return this.proc.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as GatewayEvent);
-  }
-
-  /** Waits (bounded) for an event matching `pred`. */
-  async waitEvent(pred: (e: GatewayEvent) => boolean, ms: number, what: string): Promise<GatewayEvent> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const e = this.events().find(pred);
-      if (e !== undefined) return e;
-      if (Date.now() > deadline) throw new Error(`no ${what} event within ${ms} ms; events: ${JSON.stringify(this.events())}`);
-      if (this.proc.exitStatus !== undefined) throw new Error(`gateway exited: ${this.proc.stderr}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  async stop(): Promise<string> {
-    this.proc.kill('SIGINT');
-    const exit = await this.proc.waitExit(10_000);
-    assert.deepEqual(exit, { code: 0, signal: null }, `gateway did not stop cleanly: ${this.proc.stderr}`);
-    return this.proc.stderr;
-  }
-}
-
 describe('synack gateway with Linux guests', { skip, concurrency: false }, () => {
   let gwNs: Netns;
   let guestNs: Netns;
-  let gateway: Gateway;
+  let gateway: GatewayProcess;
   let files: DhcpClientFiles;
   const TAP = tapName();
 
@@ -95,7 +53,7 @@ describe('synack gateway with Linux guests', { skip, concurrency: false }, () =>
       '--host-record=fwd.test,192.0.2.10,2001:db8::10',
       ...Array.from({ length: BIG_TXT_COUNT }, (_, i) => `--txt-record=big.test,${i}${TXT}`),
     ]);
-    gateway = await Gateway.start(gwNs, guestNs, TAP, [
+    gateway = await GatewayProcess.start(gwNs, guestNs, TAP, [
       '--dhcp', '--dns', '--dns-record', 'host.lan=10.0.2.2', '--dns-record', 'host.lan=fd00:0:0:2::2',
       '--dns-record', 'printer.lan=10.0.2.9',
     ]);
@@ -257,9 +215,9 @@ describe('synack gateway with an exhausted pool, then a release', { skip }, () =
     const guestNs = Netns.create();
     const files = new DhcpClientFiles();
     const TAP = tapName();
-    let gateway: Gateway | undefined;
+    let gateway: GatewayProcess | undefined;
     try {
-      gateway = await Gateway.start(gwNs, guestNs, TAP, ['--dhcp', '--pool-end', '10.0.2.15', '--stats']);
+      gateway = await GatewayProcess.start(gwNs, guestNs, TAP, ['--dhcp', '--pool-end', '10.0.2.15', '--stats']);
       const first = guestNs.start('busybox', files.udhcpcArgs(TAP, ['-R']));
       await first.waitForLine(/^LEASE udhcpc-bound ip=10\.0\.2\.15 /, 30_000);
       // Another guest: the same NIC with another MAC (and another client identifier with it).

@@ -25,9 +25,10 @@
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { MAIN } from '../support/gateway-process.js';
 import { tunTestsMissing } from '../support/netns.js';
 import {
-  BIG, MAIN, RelayLab, curl, fileDigest, mbytes, relayToolsMissing, startHttpServer, startUdpEcho, udpExchange, isOpen, exitCounters,
+  BIG, RelayLab, curl, fileDigest, mbytes, relayToolsMissing, startHttpServer, startUdpEcho, udpExchange, isOpen, exitCounters,
 } from '../support/relay.js';
 import {
   checkDownload, checkFastFailures, checkGuestKilledMidUpload, checkManyConnections, checkUdpEcho, checkUpload, checkUpstreamKilled,

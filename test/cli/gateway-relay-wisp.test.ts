@@ -23,8 +23,9 @@ import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { MAIN } from '../support/gateway-process.js';
 import { tunTestsMissing } from '../support/netns.js';
-import { MAIN, RelayLab, WISP_SERVER, curl, fileDigest, relayToolsMissing, startWispServer, isOpen, exitCounters } from '../support/relay.js';
+import { RelayLab, WISP_SERVER, curl, fileDigest, relayToolsMissing, startWispServer, isOpen, exitCounters } from '../support/relay.js';
 import {
   checkCurlFailsOnKill, checkDownload, checkFastFailures, checkGuestKilledMidUpload, checkManyConnections, checkUdpEcho, checkUpload,
   checkUpstreamKilled,

@@ -9,8 +9,9 @@ import type { TestContext } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import {
   BIG, SMALL, curl, fileDigest, isClose, isOpen, isRefused, mbytes, startCurl, startHttpServer, startManyClient, udpExchange,
-  type CurlResult, type GatewayEvent, type RelayLab,
+  type CurlResult, type RelayLab,
 } from './relay.js';
+import type { GatewayEvent } from './gateway-process.js';
 
 type Seen = GatewayEvent & { seenAt: number };
 

@@ -23,12 +23,12 @@ import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { GatewayProcess, type GatewayEvent } from './gateway-process.js';
 import { startDnsmasq } from './lan.js';
 import { Netns, have } from './netns.js';
 import type { NsProcess } from './netns.js';
 import { repoRoot } from './repo.js';
 
-export const MAIN = join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 export const WISP_SERVER = join(repoRoot(), 'node_modules', '@mercuryworkshop', 'wisp-js', 'src', 'entrypoints', 'server.mjs');
 
 /** The tools the relay tests drive (beyond root, ip and python3: tunTestsMissing). */
@@ -383,8 +383,6 @@ export function curl(ns: Netns, args: string[]): Promise<CurlResult> {
   return startCurl(ns, args).result();
 }
 
-export type GatewayEvent = { event: string; [k: string]: unknown };
-
 /**
  * The relay's events (CONTRACT.md's names): `open`, `refused` and `close`, each with `protocol`
  * tcp|udp; `destination` what the guest addressed, `target` where the upstream went, `guest` the
@@ -397,78 +395,6 @@ export const isClose = (protocol: 'tcp' | 'udp', id: unknown) => (e: GatewayEven
   e.event === 'close' && e.protocol === protocol && e.id === id;
 export const isRefused = (protocol: 'tcp' | 'udp', destination: string) => (e: GatewayEvent): boolean =>
   e.event === 'refused' && e.protocol === protocol && e.destination === destination;
-export interface UpEvent extends GatewayEvent {
-  upstream?: string;
-  forwards?: { protocol: string; host: string; port: number; guest: string }[];
-}
-
-/** A `synack gateway` process in the lab, with its JSON events and when each was first seen. */
-export class RelayGateway {
-  up!: UpEvent;
-  readonly #seenAt = new Map<number, number>();
-
-  constructor(readonly proc: NsProcess) {}
-
-  static async start(gw: Netns, guest: Netns, tap: string, extra: string[]): Promise<RelayGateway> {
-    const proc = gw.start(process.execPath, [MAIN, 'gateway', '--tap', tap, '--netns', guest.name, '--json', ...extra]);
-    const g = new RelayGateway(proc);
-    g.up = JSON.parse(await proc.waitForLine(/"event":"up"/, 15_000)) as UpEvent;
-    return g;
-  }
-
-  events(): GatewayEvent[] {
-    const out: GatewayEvent[] = [];
-    const lines = this.proc.lines;
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i]!;
-      if (!l.startsWith('{')) continue;
-      if (!this.#seenAt.has(i)) this.#seenAt.set(i, Date.now());
-      try {
-        out.push({ ...(JSON.parse(l) as GatewayEvent), seenAt: this.#seenAt.get(i) });
-      } catch {
-        // A line cut at exit: not an event.
-      }
-    }
-    return out;
-  }
-
-  /** Waits (bounded, 10 ms polls) for an event matching `pred`; `seenAt` is when it was first seen. */
-  async waitEvent(pred: (e: GatewayEvent) => boolean, ms: number, what: string): Promise<GatewayEvent & { seenAt: number }> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const e = this.events().find(pred);
-      if (e !== undefined) return e as GatewayEvent & { seenAt: number };
-      if (Date.now() > deadline) {
-        const tail = this.events().slice(-30);
-        throw new Error(`no ${what} event within ${ms} ms; last events: ${JSON.stringify(tail)}`);
-      }
-      if (this.proc.exitStatus !== undefined) throw new Error(`gateway exited: ${this.proc.stderr}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  /** SIGUSR1: the stats event it prints (with --json), waited for (bounded). */
-  async stats(): Promise<GatewayEvent & { heapUsed: number }> {
-    const before = this.events().filter((e) => e.event === 'stats').length;
-    this.proc.kill('SIGUSR1');
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const all = this.events().filter((e) => e.event === 'stats');
-      if (all.length > before) return all[all.length - 1] as GatewayEvent & { heapUsed: number };
-      if (Date.now() > deadline) throw new Error(`no stats event within 10 s of SIGUSR1; stderr: ${this.proc.stderr.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  async stop(): Promise<string> {
-    this.proc.kill('SIGINT');
-    const exit = await this.proc.waitExit(10_000);
-    if (exit === undefined) this.proc.kill('SIGKILL');
-    assert.deepEqual(exit, { code: 0, signal: null }, `gateway did not stop cleanly: ${this.proc.stderr}`);
-    return this.proc.stderr;
-  }
-}
-
 /** The relay's counters from the last block a gateway printed on stderr (--stats at exit), one line. */
 export function exitCounters(stderr: string): string {
   const last = stderr.slice(stderr.lastIndexOf('counters:'));
@@ -496,7 +422,7 @@ export class RelayLab {
   small = { sha256: '', length: SMALL };
   http!: Server;
   udp!: Server;
-  gateway: RelayGateway | undefined;
+  gateway: GatewayProcess | undefined;
   readonly #servers: NsProcess[] = [];
 
   /**
@@ -541,14 +467,14 @@ export class RelayLab {
    * route 10.0.2.2; IPv6 by SLAAC from the gateway's RA, waited for). A gateway already running is
    * stopped.
    */
-  async startGateway(extra: string[]): Promise<RelayGateway> {
+  async startGateway(extra: string[]): Promise<GatewayProcess> {
     if (this.gateway !== undefined) {
       await this.gateway.stop().catch(() => undefined);
       this.gateway = undefined;
     }
     const tap = tapName();
     this.tap = tap;
-    this.gateway = await RelayGateway.start(this.gwNs, this.guestNs, tap, ['--dns', ...extra]);
+    this.gateway = await GatewayProcess.start(this.gwNs, this.guestNs, tap, ['--dns', ...extra]);
     await this.guestNs.check('ip', ['link', 'set', 'dev', tap, 'up']);
     await this.guestNs.check('ip', ['addr', 'replace', '10.0.2.15/24', 'dev', tap]);
     await this.guestNs.check('ip', ['route', 'replace', 'default', 'via', '10.0.2.2', 'dev', tap]);
@@ -569,7 +495,7 @@ export class RelayLab {
   }
 
   /** The gateway started last (asserted present). */
-  get gw(): RelayGateway {
+  get gw(): GatewayProcess {
     assert.ok(this.gateway !== undefined, 'no gateway');
     return this.gateway;
   }
