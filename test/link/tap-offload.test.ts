@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { lastJson, python, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
 import { repoRoot } from '../support/repo.js';
-import { assertGsoBothWays, stopHost } from '../support/tun.js';
+import { assertGsoBothWays, stopHost, type OffloadLinkStats } from '../support/tun.js';
 import { ECHO_PY } from '../../src/bench/kernel-peers.js';
 
 const HOST = join(repoRoot(), 'dist', 'test', 'link', 'fixtures', 'tap-host.js');
@@ -79,16 +79,10 @@ secs = time.monotonic() - start
 print(json.dumps({"bytes": n, "seconds": secs, "mbps": n * 8 / secs / 1e6}))
 `;
 
-interface LinkStats {
-  packetsIn: number;
-  bytesIn: number;
+interface LinkStats extends OffloadLinkStats {
   packetsOut: number;
   bytesOut: number;
   drops: number;
-  gsoPacketsIn: number;
-  checksumsCompleted: number;
-  gsoPacketsOut: number;
-  gsoSegmentsOut: number;
 }
 
 interface HostStats {

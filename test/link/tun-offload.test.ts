@@ -11,7 +11,7 @@ import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { lastJson, python, tunTestsMissing, withNetns } from '../support/netns.js';
 import type { Netns, NsProcess } from '../support/netns.js';
-import { TUN_HOST as HOST, assertGsoBothWays, sendToKernel, stopHost } from '../support/tun.js';
+import { TUN_HOST as HOST, assertGsoBothWays, sendToKernel, stopHost, type OffloadLinkStats } from '../support/tun.js';
 import { ECHO_PY, SEND_PY } from '../../src/bench/kernel-peers.js';
 
 const NODE = process.execPath;
@@ -26,15 +26,9 @@ if (process.env['CI'] === 'true' && missing.length > 0) {
   });
 }
 
-interface LinkStats {
-  packetsIn: number;
-  bytesIn: number;
+interface LinkStats extends OffloadLinkStats {
   packetsOut: number;
   drops: number;
-  gsoPacketsIn: number;
-  checksumsCompleted: number;
-  gsoPacketsOut: number;
-  gsoSegmentsOut: number;
 }
 
 interface HostStats {
