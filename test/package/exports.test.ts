@@ -130,8 +130,14 @@ test("CONTRACT.md's library example runs as written, in virtual time, and echoes
 /** The browser closure: what index.js (the "browser" condition) may reach. */
 const CORE_DIRS = ['wire', 'net', 'tcp', 'udp', 'stack', 'link', 'trace', 'diagram', 'demo', 'util', 'services', 'gateway'];
 const CORE_FILES = ['index.js', 'socket/streams.js', 'socket/udp-streams.js'];
-/** Node-only drivers that live beside the core links (DESIGN: link/ holds memory and tun) and services. */
-const NODE_ONLY = ['link/tun.js', 'link/tap.js', 'link/tuntap.js', 'services/dns-upstream-node.js'];
+/**
+ * Node-only drivers that live beside the core links (DESIGN: link/ holds memory and tun), services
+ * and the gateway (its direct upstream, host listeners and the `ws` WebSocket).
+ */
+const NODE_ONLY = [
+  'link/tun.js', 'link/tap.js', 'link/tuntap.js', 'services/dns-upstream-node.js',
+  'gateway/upstream-direct.js', 'gateway/hostfwd-node.js', 'gateway/websocket-node.js',
+];
 
 function jsFilesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
