@@ -14,7 +14,13 @@ import type { PolicyOptions } from '../../src/gateway/policy.js';
 import { EthernetSwitch } from '../../src/link/switch.js';
 import { Stack } from '../../src/stack/stack.js';
 import { TcpError } from '../../src/tcp/user.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PcapWriter } from '../../src/trace/pcap.js';
 import { readAll } from '../socket/harness.js';
+import { repoRoot } from '../support/repo.js';
 
 const FAR = '203.0.113.9';
 
@@ -254,6 +260,31 @@ test('the connection limit: beyond maxConnections the guest gets a reset', { tim
     await readAll(first.readable);
     await first.close();
   } finally {
+    l.close();
+  }
+});
+
+test('observability: a relayed connection is in the capture of the guest\'s side, and synack draw draws it with both sides\' states', { timeout: 30_000 }, async () => {
+  const l = lan({ tcp: async (conn) => void (await conn.readable.pipeTo(conn.writable)) });
+  const dir = mkdtempSync(join(tmpdir(), 'synack-gw-draw-'));
+  try {
+    const pcap = new PcapWriter({ linkType: 'ethernet' });
+    l.gw.stack.interface!.frameObserver = (_dir, frame) => void pcap.record(Date.now(), frame);
+    const c = await l.guest.connect({ host: FAR, port: 80 });
+    const w = c.writable.getWriter();
+    await w.write(new TextEncoder().encode('ping'));
+    await w.close();
+    assert.equal(new TextDecoder().decode(await readAll(c.readable)), 'ping');
+    await c.close();
+    const file = join(dir, 'guest.pcap');
+    writeFileSync(file, pcap.toBytes());
+    const r = spawnSync(process.execPath, [join(repoRoot(), 'dist', 'src', 'cli', 'main.js'), 'draw', file, '--ascii'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`10\\.0\\.2\\.15:${c.localPort}`));
+    assert.match(r.stdout, /203\.0\.113\.9:80/);
+    for (const state of ['SYN-SENT', 'SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1']) assert.match(r.stdout, new RegExp(state), `draw shows ${state}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
     l.close();
   }
 });
