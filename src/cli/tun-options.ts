@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 import { RealClock, type Clock, type TimerHandle } from '../link/clock.js';
 import type { EthernetLinkEnd, LinkEnd } from '../link/link.js';
 import { Stack } from '../index.node.js';
-import { formatAddress, inPrefix, parseCidr } from '../wire/address.js';
+import { formatAddress, formatEndpoint, inPrefix, parseCidr } from '../wire/address.js';
 import { formatMac, parseMac } from '../wire/ethernet.js';
 import { impair } from '../link/impair.js';
 import { UsageError } from './io.js';
@@ -464,7 +464,7 @@ export function stopSignal(signal: AbortSignal | undefined): { stopped: Promise<
 
 /** Where a listener on `port` is reached: `10.9.0.2:8000`, `[fd09::2]:8000`. */
 export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  return formatEndpoint(address, port);
 }
 
 /** 1536 → "1.5 KiB". */

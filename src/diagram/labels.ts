@@ -11,13 +11,8 @@
  */
 import type { DiagramSegment, SegmentMark } from './model.js';
 
-/**
- * `address:port`, an IPv6 address in brackets so the port's colon cannot be read as part of it.
- * (Not to be confused with src/wire/address.ts `formatAddress`, which writes address bytes.)
- */
-export function formatEndpoint(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
+/** `address:port` (src/wire/address.ts), re-exported for the renderers. */
+export { formatEndpoint } from '../wire/address.js';
 
 /** What a segment label needs: the model's segment, or a trace's segment with relative numbers. */
 export type LabelledSegment = Pick<DiagramSegment, 'flags' | 'seq' | 'ack' | 'len' | 'win'>;

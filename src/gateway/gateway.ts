@@ -23,7 +23,7 @@ import type { DnsUpstream } from '../services/dns-server.js';
 import type { TcpForwardRequest, ForwardRejection, UdpForwardVerdict } from '../stack/forward.js';
 import type { StreamConnection } from '../socket/streams.js';
 import type { TcpConnection } from '../tcp/user.js';
-import { parseAddress } from '../wire/address.js';
+import { formatEndpoint, parseAddress } from '../wire/address.js';
 import { LanGateway, type LanGatewayEvent, type LanGatewayOptions } from './lan.js';
 import { FakeIpDns, type FakeIpOptions } from './fake-ip.js';
 import { Policy, type PolicyOptions } from './policy.js';
@@ -101,8 +101,7 @@ function answerFor(e: unknown): ForwardRejection {
   }
 }
 
-const target = (t: UpstreamTarget): string => (t.host.includes(':') ? `[${t.host}]:${t.port}` : `${t.host}:${t.port}`);
-const endpoint = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+const target = (t: UpstreamTarget): string => formatEndpoint(t.host, t.port);
 
 export class Gateway {
   readonly lan: LanGateway;
@@ -206,7 +205,7 @@ export class Gateway {
     if (toLocal) {
       if (this.hostAlias && address === layout.gateway) return { host: '127.0.0.1', port };
       if (this.hostAlias && address === layout.gateway6) return { host: '::1', port };
-      return { refuse: `nothing listens on ${endpoint(address, port)}`, how: protocol === 'tcp' ? 'reset' : 'port-unreachable' };
+      return { refuse: `nothing listens on ${formatEndpoint(address, port)}`, how: protocol === 'tcp' ? 'reset' : 'port-unreachable' };
     }
     if (this.fakeIp !== null && this.fakeIp.inPool(address)) {
       // In fake-IP mode the destination is a name the upstream resolves: the policy cannot see its
@@ -223,7 +222,7 @@ export class Gateway {
 
   private refuse(r: TcpForwardRequest, reason: string, how: ForwardRejection): void {
     r.reject(how);
-    this.emit?.({ event: 'refused', protocol: 'tcp', t: this.now(), guest: endpoint(r.remoteAddress, r.remotePort), destination: endpoint(r.localAddress, r.localPort), reason, answer: how });
+    this.emit?.({ event: 'refused', protocol: 'tcp', t: this.now(), guest: formatEndpoint(r.remoteAddress, r.remotePort), destination: formatEndpoint(r.localAddress, r.localPort), reason, answer: how });
   }
 
   private onSyn(r: TcpForwardRequest): void {
@@ -256,8 +255,8 @@ export class Gateway {
         return;
       }
       const id = this.nextId++;
-      const guest = endpoint(r.remoteAddress, r.remotePort);
-      const destination = endpoint(r.localAddress, r.localPort);
+      const guest = formatEndpoint(r.remoteAddress, r.remotePort);
+      const destination = formatEndpoint(r.localAddress, r.localPort);
       // A fake IP in use keeps its name (the pool recycles only mappings nobody uses).
       const fake = this.fakeIp !== null && this.fakeIp.retain(r.localAddress) ? r.localAddress : null;
       if (this.keepAliveMs > 0) c.setKeepAlive(true, this.keepAliveMs);
@@ -294,7 +293,7 @@ export class Gateway {
     if (!('refuse' in t)) return t;
     if (toLocal) return false; // the stack's own answer: port unreachable
     const answer = t.how === 'reset' ? 'port-unreachable' : t.how;
-    this.emit?.({ event: 'refused', protocol: 'udp', t: this.now(), guest: endpoint(src, srcPort), destination: endpoint(dst, port), reason: t.refuse, answer });
+    this.emit?.({ event: 'refused', protocol: 'udp', t: this.now(), guest: formatEndpoint(src, srcPort), destination: formatEndpoint(dst, port), reason: t.refuse, answer });
     return answer;
   }
 

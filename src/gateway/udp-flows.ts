@@ -11,6 +11,7 @@
  * Replies go back to the guest from the address and port it wrote to (stack.udpSendFrom).
  */
 import type { Clock, TimerHandle } from '../link/clock.js';
+import { formatEndpoint } from '../wire/address.js';
 import type { UdpForwardDatagram, UdpForwardVerdict } from '../stack/forward.js';
 import type { Stack } from '../stack/stack.js';
 import type { Upstream, UpstreamDatagrams, UpstreamError, UpstreamTarget } from './upstream.js';
@@ -159,7 +160,7 @@ export class UdpFlows {
   }
 
   private info(f: Flow): UdpFlowInfo {
-    return { id: f.id, guest: `${f.d.src}:${f.d.srcPort}`, destination: `${f.d.dst}:${f.d.dstPort}`, target: f.target };
+    return { id: f.id, guest: formatEndpoint(f.d.src, f.d.srcPort), destination: formatEndpoint(f.d.dst, f.d.dstPort), target: f.target };
   }
 
   private closeFlow(f: Flow, reason: string, closeUp = true): void {

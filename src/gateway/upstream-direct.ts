@@ -11,6 +11,7 @@ import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { Socket, connect, isIP } from 'node:net';
 import { NodeDnsUpstream, type NodeDnsUpstreamOptions } from '../services/dns-upstream-node.js';
 import type { DnsUpstream } from '../services/dns-server.js';
+import { formatEndpoint } from '../wire/address.js';
 import {
   UpstreamError,
   type Upstream,
@@ -161,7 +162,7 @@ function abortError(signal: AbortSignal, what: string): UpstreamError {
 
 /** `tcp 192.0.2.1:80`, `udp [2001:db8::1]:53`: how errors name a target. */
 function targetName(protocol: 'tcp' | 'udp', target: UpstreamTarget): string {
-  return `${protocol} ${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  return `${protocol} ${formatEndpoint(target.host, target.port)}`;
 }
 
 function checkTarget(target: UpstreamTarget, what: string): void {

@@ -18,6 +18,7 @@
  * guest's FIN; `writable.abort()` resets the connection, and a reset from the guest errors both.
  */
 import type { DnsUpstream } from '../services/dns-server.js';
+import { formatEndpoint } from '../wire/address.js';
 import { UpstreamError, type Upstream, type UpstreamDatagrams, type UpstreamStream, type UpstreamTarget } from './upstream.js';
 
 /** One TCP connection from the guest, as the handler sees it. */
@@ -66,7 +67,7 @@ export interface LocalUpstreamOptions {
 }
 
 function describe(target: UpstreamTarget): string {
-  return `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+  return formatEndpoint(target.host, target.port);
 }
 
 function errorMessage(err: unknown): string {

@@ -22,7 +22,7 @@
  *   static), never sent upstream.
  */
 import type { Clock, TimerHandle } from '../link/clock.js';
-import { parseAddress } from '../wire/address.js';
+import { formatEndpoint, parseAddress } from '../wire/address.js';
 import {
   DnsClass, DnsRcode, DnsType, dnsNameKey, dnsNameLabels, dnsRcodeName, dnsTypeName, parseDns, reverseName,
   txtStrings, writeDns, DNS_HEADER_LENGTH, type DnsMessage, type DnsQuestion, type DnsRecord,
@@ -674,7 +674,7 @@ const TCP_BACKLOG = 16;
  */
 function serveTcp(clock: Clock, server: DnsServer, c: TcpConnection, idleMs: number, gone: () => void): void {
   const decoder = new DnsStreamDecoder();
-  const source = c.remoteAddress.includes(':') ? `[${c.remoteAddress}]:${c.remotePort}` : `${c.remoteAddress}:${c.remotePort}`;
+  const source = formatEndpoint(c.remoteAddress, c.remotePort);
   const out: Uint8Array[] = [];
   let pending = 0;
   let finished = false;

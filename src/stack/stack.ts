@@ -23,7 +23,7 @@ import { udpStream, type UdpStream, type UdpStreamOptions } from '../socket/udp-
 import { TcpError, type TcpConnection, type TcpListener } from '../tcp/user.js';
 import type { TraceListener } from '../trace/events.js';
 import { UdpError, type UdpBindOptions, type UdpSocket } from '../udp/socket.js';
-import { UdpLayer } from '../udp/udp.js';
+import { UdpLayer, checkUdpPort } from '../udp/udp.js';
 import { formatAddress, parseAddress } from '../wire/address.js';
 import { StackCore, type StackCounters } from './core.js';
 import type { ConnectOptions, ListenOptions, StackOptions } from './options.js';
@@ -265,9 +265,8 @@ export class Stack {
     const local = parseAddress(String(from.address));
     const remote = parseAddress(String(to.address));
     if (local === null || remote === null) throw new UdpError('EINVAL', `bad address ${JSON.stringify(local === null ? from.address : to.address)}`, 'send');
-    for (const p of [from.port, to.port]) {
-      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new UdpError('EINVAL', `bad port ${String(p)}: expected an integer 1..65535`, 'send');
-    }
+    checkUdpPort(from.port, 'send');
+    checkUdpPort(to.port, 'send');
     this.udp.sendRaw(local, from.port, remote, to.port, data);
   }
 

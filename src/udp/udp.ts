@@ -64,7 +64,7 @@ class Socket implements UdpSocket {
     if ((remote.length === 4 ? 4 : 6) !== this.family) {
       throw new UdpError('EINVAL', `${address} is not an IPv${this.family} address`, 'connect');
     }
-    checkPort(port, 'connect');
+    checkUdpPort(port, 'connect');
     this.remote = remote;
     this.remotePort = port;
     this.remoteAddress = formatAddress(remote);
@@ -92,7 +92,7 @@ class Socket implements UdpSocket {
       const r = parseAddress(String(address));
       if (r === null) throw new UdpError('EINVAL', `not an IP address: ${JSON.stringify(address)}`, 'send');
       if ((r.length === 4 ? 4 : 6) !== this.family) throw new UdpError('EINVAL', `${address} is not an IPv${this.family} address`, 'send');
-      checkPort(port, 'send');
+      checkUdpPort(port, 'send');
       remote = r;
       remotePort = port!;
     }
@@ -133,7 +133,7 @@ function isBroadcastFor(table: AddressTable, dst: Uint8Array): boolean {
   return table.isBroadcast(dst);
 }
 
-function checkPort(port: unknown, syscall: string, allowZero = false): void {
+export function checkUdpPort(port: unknown, syscall: string, allowZero = false): void {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < (allowZero ? 0 : 1) || port > 65535) {
     throw new UdpError('EINVAL', `bad port ${String(port)}: expected an integer ${allowZero ? 0 : 1}..65535`, syscall);
   }
@@ -163,7 +163,7 @@ export class UdpLayer {
 
   bind(options: UdpBindOptions = {}): UdpSocket {
     const port = options.port ?? 0;
-    checkPort(port, 'bind', true);
+    checkUdpPort(port, 'bind', true);
     let local: LocalAddress | null = null;
     let family: 4 | 6 | undefined = options.family;
     if (family !== undefined && family !== 4 && family !== 6) throw new UdpError('EINVAL', `bad family ${String(family)}: expected 4 or 6`, 'bind');

@@ -155,3 +155,11 @@ export function addressEquals(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/**
+ * `address:port`, an IPv6 address in brackets so the port's colon cannot be read as part of it
+ * (RFC 3986 §3.2.2): `10.0.2.15:40000`, `[fd00::2]:53`. The address is text, as formatAddress writes it.
+ */
+export function formatEndpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
